@@ -1,0 +1,554 @@
+"""Reading the ledger and the catalogue, page by page, within the caller's scope.
+
+Shaped for the API's read path: a page of flows comes back with its ends, material and
+confirmation in one statement, plus one count with the same filter, so nested fields are
+plain attribute reads and the number of statements does not grow with the page size.
+Pages are keyset pages ordered by id: ``after_id`` is the last id of the previous page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mfa.access import Caller, flow_scope
+from mfa.models import (
+    ConfirmationStatus,
+    Flow,
+    FlowConfirmation,
+    Material,
+    MaterialKind,
+    NodeKind,
+    Park,
+    ParkNode,
+)
+from mfa.units import Dimension
+
+T = TypeVar("T")
+
+flow_t = Flow.__table__  # type: ignore[attr-defined]
+confirmation_t = FlowConfirmation.__table__  # type: ignore[attr-defined]
+node_t = ParkNode.__table__  # type: ignore[attr-defined]
+material_t = Material.__table__  # type: ignore[attr-defined]
+park_t = Park.__table__  # type: ignore[attr-defined]
+
+
+class Direction(StrEnum):
+    """Flows relative to an enterprise: into it, out of it, or either."""
+
+    IN = "in"
+    OUT = "out"
+    ANY = "any"
+
+
+class TransferStatus(StrEnum):
+    """Where a flow stands between its two parties.
+
+    ``NOT_A_TRANSFER``: one end is a boundary node, only the enterprise reports it.
+    ``UNCONFIRMED``: a transfer between enterprises reported by one side only.
+    ``CONFIRMED`` / ``MISMATCHED``: the other side reported it too, within / beyond tolerance.
+    ``REVERSED``: the flow was cancelled by a reversing entry (or is that entry).
+    """
+
+    NOT_A_TRANSFER = "not_a_transfer"
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    MISMATCHED = "mismatched"
+    REVERSED = "reversed"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total_count: int
+    has_next: bool
+    has_previous: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ParkRow:
+    id: int
+    code: str
+    name: str
+    country: str
+    region: str | None
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    id: int
+    park_id: int
+    code: str
+    name: str
+    kind: NodeKind
+    isic_code: str | None
+    tax_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialRow:
+    id: int
+    code: str
+    name: str
+    kind: MaterialKind
+    dimension: Dimension
+    hs_code: str | None
+    ewc_code: str | None
+    vn_waste_code: str | None
+    hazardous: bool
+    renewable: bool
+    secondary: bool
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRow:
+    id: int
+    flow_id: int
+    reporting_party_id: int
+    quantity: float
+    reported_quantity: str
+    reported_unit: str
+    evidence: str | None
+    status: ConfirmationStatus
+    relative_difference: float
+    tolerance: float
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRow:
+    id: int
+    park_id: int
+    source: NodeRow
+    target: NodeRow
+    material: MaterialRow
+    quantity: float
+    unit: str
+    reported_quantity: str
+    reported_unit: str
+    period_start: date
+    period_end: date
+    reporting_party_id: int
+    evidence: str | None
+    relative_uncertainty: float | None
+    reverses_id: int | None
+    reversed_by_id: int | None
+    reason: str | None
+    batch_id: int | None
+    recorded_by: str
+    recorded_at: datetime
+    confirmation: ConfirmationRow | None
+
+    @property
+    def transfer_status(self) -> TransferStatus:
+        if self.reverses_id is not None or self.reversed_by_id is not None:
+            return TransferStatus.REVERSED
+        if (
+            NodeKind.ENTERPRISE is not self.source.kind
+            or NodeKind.ENTERPRISE is not self.target.kind
+        ):
+            return TransferStatus.NOT_A_TRANSFER
+        if self.confirmation is None:
+            return TransferStatus.UNCONFIRMED
+        return TransferStatus(self.confirmation.status.value)
+
+    @property
+    def reporting_party(self) -> NodeRow:
+        return self.source if self.reporting_party_id == self.source.id else self.target
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFilter:
+    """Which flows a page holds. Periods select flows whose period lies inside [start, end]."""
+
+    park_id: int | None = None
+    enterprise_id: int | None = None
+    direction: Direction = Direction.ANY
+    material_ids: tuple[int, ...] = ()
+    kinds: tuple[MaterialKind, ...] = ()
+    period_start: date | None = None
+    period_end: date | None = None
+    include_reversed: bool = True
+
+
+_NODE_FIELDS = ("id", "park_id", "code", "name", "kind", "isic_code", "tax_id")
+_MATERIAL_FIELDS = (
+    "id",
+    "code",
+    "name",
+    "kind",
+    "dimension",
+    "hs_code",
+    "ewc_code",
+    "vn_waste_code",
+    "hazardous",
+    "renewable",
+    "secondary",
+    "description",
+)
+_CONFIRMATION_FIELDS = (
+    "id",
+    "flow_id",
+    "reporting_party_id",
+    "quantity",
+    "reported_quantity",
+    "reported_unit",
+    "evidence",
+    "status",
+    "relative_difference",
+    "tolerance",
+    "recorded_by",
+    "recorded_at",
+)
+_FLOW_FIELDS = (
+    "id",
+    "park_id",
+    "quantity",
+    "unit",
+    "reported_quantity",
+    "reported_unit",
+    "period_start",
+    "period_end",
+    "reporting_party_id",
+    "evidence",
+    "relative_uncertainty",
+    "reverses_id",
+    "reason",
+    "batch_id",
+    "recorded_by",
+    "recorded_at",
+)
+
+
+def node_row(m: Any, prefix: str = "") -> NodeRow:
+    return NodeRow(
+        id=m[f"{prefix}id"],
+        park_id=m[f"{prefix}park_id"],
+        code=m[f"{prefix}code"],
+        name=m[f"{prefix}name"],
+        kind=NodeKind(m[f"{prefix}kind"]),
+        isic_code=m[f"{prefix}isic_code"],
+        tax_id=m[f"{prefix}tax_id"],
+    )
+
+
+def material_row(m: Any, prefix: str = "") -> MaterialRow:
+    values = {name: m[f"{prefix}{name}"] for name in _MATERIAL_FIELDS}
+    values["kind"] = MaterialKind(values["kind"])
+    values["dimension"] = Dimension(values["dimension"])
+    return MaterialRow(**values)
+
+
+def _confirmation_row(m: Any, prefix: str = "") -> ConfirmationRow | None:
+    if m[f"{prefix}id"] is None:
+        return None
+    values = {name: m[f"{prefix}{name}"] for name in _CONFIRMATION_FIELDS}
+    values["status"] = ConfirmationStatus(values["status"])
+    return ConfirmationRow(**values)
+
+
+def _flow_select() -> tuple[sa.Select[Any], Any]:
+    """SELECT of flows with both ends, material, newest confirmation and reversal, one row each."""
+    f = flow_t.alias("f")
+    src = node_t.alias("src")
+    tgt = node_t.alias("tgt")
+    mat = material_t.alias("mat")
+    conf = confirmation_t.alias("conf")
+    rev = flow_t.alias("rev")
+    newest = (
+        sa.select(sa.func.max(confirmation_t.c.id))
+        .where(confirmation_t.c.flow_id == f.c.id)
+        .scalar_subquery()
+    )
+    columns = [f.c[name] for name in _FLOW_FIELDS]
+    columns += [src.c[name].label(f"src_{name}") for name in _NODE_FIELDS]
+    columns += [tgt.c[name].label(f"tgt_{name}") for name in _NODE_FIELDS]
+    columns += [mat.c[name].label(f"mat_{name}") for name in _MATERIAL_FIELDS]
+    columns += [conf.c[name].label(f"conf_{name}") for name in _CONFIRMATION_FIELDS]
+    columns.append(rev.c.id.label("reversed_by_id"))
+    statement = sa.select(*columns).select_from(
+        f.join(src, src.c.id == f.c.source_id)
+        .join(tgt, tgt.c.id == f.c.target_id)
+        .join(mat, mat.c.id == f.c.material_id)
+        .outerjoin(conf, conf.c.id == newest)
+        .outerjoin(rev, rev.c.reverses_id == f.c.id)
+    )
+    return statement, f
+
+
+def flow_row(m: Any) -> FlowRow:
+    values = {name: m[name] for name in _FLOW_FIELDS}
+    return FlowRow(
+        **values,
+        source=node_row(m, "src_"),
+        target=node_row(m, "tgt_"),
+        material=material_row(m, "mat_"),
+        confirmation=_confirmation_row(m, "conf_"),
+        reversed_by_id=m["reversed_by_id"],
+    )
+
+
+def _flow_conditions(f: Any, flt: FlowFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if flt.park_id is not None:
+        conditions.append(f.c.park_id == flt.park_id)
+    if flt.enterprise_id is not None:
+        if flt.direction is Direction.IN:
+            conditions.append(f.c.target_id == flt.enterprise_id)
+        elif flt.direction is Direction.OUT:
+            conditions.append(f.c.source_id == flt.enterprise_id)
+        else:
+            conditions.append(
+                sa.or_(f.c.source_id == flt.enterprise_id, f.c.target_id == flt.enterprise_id)
+            )
+    if flt.material_ids:
+        conditions.append(f.c.material_id.in_(flt.material_ids))
+    if flt.kinds:
+        conditions.append(
+            f.c.material_id.in_(
+                sa.select(material_t.c.id).where(
+                    material_t.c.kind.in_([k.value for k in flt.kinds])
+                )
+            )
+        )
+    if flt.period_start is not None:
+        conditions.append(f.c.period_start >= flt.period_start)
+    if flt.period_end is not None:
+        conditions.append(f.c.period_end <= flt.period_end)
+    if not flt.include_reversed:
+        rev = flow_t.alias("rev_x")
+        conditions.append(f.c.reverses_id.is_(None))
+        conditions.append(~sa.exists().where(rev.c.reverses_id == f.c.id))
+    return conditions
+
+
+async def flow_page(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    flt: FlowFilter,
+    first: int,
+    after_id: int | None = None,
+) -> Page[FlowRow]:
+    """One keyset page of flows (in recording order) and the count of all that match."""
+    statement, f = _flow_select()
+    conditions = [flow_scope(caller, f.c.park_id), *_flow_conditions(f, flt)]
+    page_conditions = list(conditions)
+    if after_id is not None:
+        page_conditions.append(f.c.id > after_id)
+    rows = (
+        (await session.execute(statement.where(*page_conditions).order_by(f.c.id).limit(first + 1)))
+        .mappings()
+        .all()
+    )
+    counted = flow_t.alias("f")
+    total = (
+        await session.execute(
+            sa.select(sa.func.count())
+            .select_from(counted)
+            .where(flow_scope(caller, counted.c.park_id), *_flow_conditions(counted, flt))
+        )
+    ).scalar_one()
+    return Page(
+        items=[flow_row(m) for m in rows[:first]],
+        total_count=int(total),
+        has_next=len(rows) > first,
+        has_previous=after_id is not None,
+    )
+
+
+async def flows_by_id(
+    session: AsyncSession, ids: Iterable[int], *, caller: Caller
+) -> dict[int, FlowRow]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    statement, f = _flow_select()
+    rows = (
+        await session.execute(statement.where(flow_scope(caller, f.c.park_id), f.c.id.in_(wanted)))
+    ).mappings()
+    return {m["id"]: flow_row(m) for m in rows}
+
+
+async def nodes_by_id(
+    session: AsyncSession, ids: Iterable[int], *, caller: Caller
+) -> dict[int, NodeRow]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (
+        await session.execute(
+            sa.select(*(node_t.c[n] for n in _NODE_FIELDS)).where(
+                flow_scope(caller, node_t.c.park_id), node_t.c.id.in_(wanted)
+            )
+        )
+    ).mappings()
+    return {m["id"]: node_row(m) for m in rows}
+
+
+async def materials_by_id(
+    session: AsyncSession, ids: Iterable[int], *, caller: Caller
+) -> dict[int, MaterialRow]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (
+        await session.execute(
+            sa.select(*(material_t.c[n] for n in _MATERIAL_FIELDS)).where(
+                material_t.c.id.in_(wanted)
+            )
+        )
+    ).mappings()
+    return {m["id"]: material_row(m) for m in rows}
+
+
+def _park_row(m: Any) -> ParkRow:
+    return ParkRow(
+        id=m["id"],
+        code=m["code"],
+        name=m["name"],
+        country=m["country"],
+        region=m["region"],
+        description=m["description"],
+    )
+
+
+_PARK_COLUMNS = ("id", "code", "name", "country", "region", "description")
+
+
+async def parks_by_id(
+    session: AsyncSession, ids: Iterable[int], *, caller: Caller
+) -> dict[int, ParkRow]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (
+        await session.execute(
+            sa.select(*(park_t.c[n] for n in _PARK_COLUMNS)).where(
+                flow_scope(caller, park_t.c.id), park_t.c.id.in_(wanted)
+            )
+        )
+    ).mappings()
+    return {m["id"]: _park_row(m) for m in rows}
+
+
+async def park_by_code(session: AsyncSession, code: str, *, caller: Caller) -> ParkRow | None:
+    m = (
+        (
+            await session.execute(
+                sa.select(*(park_t.c[n] for n in _PARK_COLUMNS)).where(
+                    flow_scope(caller, park_t.c.id), park_t.c.code == code
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if m is None else _park_row(m)
+
+
+async def _page(
+    session: AsyncSession,
+    table: Any,
+    columns: Sequence[str],
+    conditions: Sequence[sa.ColumnElement[bool]],
+    *,
+    first: int,
+    after_id: int | None,
+) -> tuple[list[Any], int, bool]:
+    page_conditions = list(conditions)
+    if after_id is not None:
+        page_conditions.append(table.c.id > after_id)
+    rows = (
+        (
+            await session.execute(
+                sa.select(*(table.c[n] for n in columns))
+                .where(*page_conditions)
+                .order_by(table.c.id)
+                .limit(first + 1)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    total = (
+        await session.execute(sa.select(sa.func.count()).select_from(table).where(*conditions))
+    ).scalar_one()
+    return list(rows[:first]), int(total), len(rows) > first
+
+
+async def park_page(
+    session: AsyncSession, *, caller: Caller, first: int, after_id: int | None = None
+) -> Page[ParkRow]:
+    rows, total, has_next = await _page(
+        session,
+        park_t,
+        _PARK_COLUMNS,
+        [flow_scope(caller, park_t.c.id)],
+        first=first,
+        after_id=after_id,
+    )
+    return Page([_park_row(m) for m in rows], total, has_next, after_id is not None)
+
+
+async def node_page(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    first: int,
+    after_id: int | None = None,
+    park_id: int | None = None,
+    kinds: Sequence[NodeKind] = (),
+    isic_prefix: str | None = None,
+) -> Page[NodeRow]:
+    """Enterprises or boundary nodes, optionally of one park, of some kinds, or of a sector
+    (ISIC prefix: '24' for basic metals, '2410' for one class)."""
+    conditions: list[sa.ColumnElement[bool]] = [flow_scope(caller, node_t.c.park_id)]
+    if park_id is not None:
+        conditions.append(node_t.c.park_id == park_id)
+    if kinds:
+        conditions.append(node_t.c.kind.in_([k.value for k in kinds]))
+    if isic_prefix:
+        conditions.append(node_t.c.isic_code.startswith(isic_prefix, autoescape=True))
+    rows, total, has_next = await _page(
+        session, node_t, _NODE_FIELDS, conditions, first=first, after_id=after_id
+    )
+    return Page([node_row(m) for m in rows], total, has_next, after_id is not None)
+
+
+async def material_page(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    first: int,
+    after_id: int | None = None,
+    kinds: Sequence[MaterialKind] = (),
+    search: str | None = None,
+) -> Page[MaterialRow]:
+    """The catalogue, optionally of some kinds or matching a code / name / HS / EWC prefix."""
+    conditions: list[sa.ColumnElement[bool]] = [sa.true()]
+    if kinds:
+        conditions.append(material_t.c.kind.in_([k.value for k in kinds]))
+    if search:
+        needle = search.lower()
+        conditions.append(
+            sa.or_(
+                sa.func.lower(material_t.c.code).contains(needle, autoescape=True),
+                sa.func.lower(material_t.c.name).contains(needle, autoescape=True),
+                material_t.c.hs_code.startswith(search, autoescape=True),
+                material_t.c.ewc_code.startswith(search, autoescape=True),
+            )
+        )
+    rows, total, has_next = await _page(
+        session, material_t, _MATERIAL_FIELDS, conditions, first=first, after_id=after_id
+    )
+    return Page([material_row(m) for m in rows], total, has_next, after_id is not None)

@@ -1,0 +1,106 @@
+"""Small factories for the tests: a park with a few enterprises, boundary nodes and materials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mfa.access import Caller
+from mfa.ledger import FlowCreate
+from mfa.models import MaterialKind, NodeKind
+from mfa.registry import (
+    MaterialCreate,
+    NodeCreate,
+    ParkCreate,
+    create_material,
+    create_node,
+    create_park,
+)
+from mfa.units import Dimension
+
+JAN = (date(2025, 1, 1), date(2025, 1, 31))
+FEB = (date(2025, 2, 1), date(2025, 2, 28))
+
+
+@dataclass
+class World:
+    """Ids of what ``make_world`` created, by code."""
+
+    park: int
+    nodes: dict[str, int] = field(default_factory=dict)
+    materials: dict[str, int] = field(default_factory=dict)
+
+    def flow(
+        self,
+        source: str,
+        target: str,
+        material: str,
+        quantity: Decimal | float | str,
+        unit: str = "kg",
+        period: tuple[date, date] = JAN,
+        reporter: str | None = None,
+        **extra: object,
+    ) -> FlowCreate:
+        return FlowCreate(
+            source_id=self.nodes[source],
+            target_id=self.nodes[target],
+            material_id=self.materials[material],
+            quantity=quantity,
+            unit=unit,
+            period_start=period[0],
+            period_end=period[1],
+            reporting_party_id=self.nodes[reporter] if reporter else None,
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+MATERIALS = [
+    ("steel-coil", "Steel coil", MaterialKind.PRODUCT, Dimension.MASS, "7208", None),
+    ("steel-scrap", "Steel scrap", MaterialKind.WASTE, Dimension.MASS, "7204", "12 01 01"),
+    ("parts", "Stamped parts", MaterialKind.PRODUCT, Dimension.MASS, "8708", None),
+    ("electricity", "Electricity", MaterialKind.ENERGY, Dimension.ENERGY, None, None),
+    ("water", "Fresh water", MaterialKind.WATER, Dimension.VOLUME, None, None),
+    ("wastewater", "Wastewater", MaterialKind.WASTE, Dimension.VOLUME, None, None),
+    ("solvent", "Spent solvent", MaterialKind.WASTE, Dimension.MASS, None, "14 06 03*"),
+]
+
+NODES = [
+    ("mill", "Steel mill", NodeKind.ENTERPRISE, "2410"),
+    ("stamper", "Stamping works", NodeKind.ENTERPRISE, "2592"),
+    ("assembler", "Assembler", NodeKind.ENTERPRISE, "2930"),
+    ("supplier", "Outside suppliers", NodeKind.SUPPLIER, None),
+    ("customer", "Customers outside", NodeKind.CUSTOMER, None),
+    ("landfill", "Landfill", NodeKind.LANDFILL, None),
+    ("grid", "National grid", NodeKind.GRID, None),
+]
+
+
+async def make_world(session: AsyncSession, caller: Caller, code: str = "test-park") -> World:
+    park = await create_park(
+        session, ParkCreate(code=code, name=f"Park {code}", country="VN"), caller=caller
+    )
+    assert park.id is not None
+    world = World(park=park.id)
+    for node_code, name, kind, isic in NODES:
+        node = await create_node(
+            session,
+            NodeCreate(park_id=park.id, code=node_code, name=name, kind=kind, isic_code=isic),
+            caller=caller,
+        )
+        assert node.id is not None
+        world.nodes[node_code] = node.id
+    for mat_code, name, mkind, dim, hs, ewc in MATERIALS:
+        if code != "test-park":
+            mat_code = f"{code}-{mat_code}"
+        material = await create_material(
+            session,
+            MaterialCreate(code=mat_code, name=name, kind=mkind, dimension=dim, hs_code=hs,
+                           ewc_code=ewc),
+            caller=caller,
+        )
+        assert material.id is not None
+        world.materials[mat_code.removeprefix(f"{code}-")] = material.id
+    return world
