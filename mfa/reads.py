@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mfa.access import Caller, flow_scope
 from mfa.models import (
+    BatchKind,
     ConfirmationStatus,
     Flow,
     FlowConfirmation,
@@ -27,6 +28,7 @@ from mfa.models import (
     NodeKind,
     Park,
     ParkNode,
+    RecordBatch,
 )
 from mfa.units import Dimension
 
@@ -37,6 +39,7 @@ confirmation_t = FlowConfirmation.__table__  # type: ignore[attr-defined]
 node_t = ParkNode.__table__  # type: ignore[attr-defined]
 material_t = Material.__table__  # type: ignore[attr-defined]
 park_t = Park.__table__  # type: ignore[attr-defined]
+batch_t = RecordBatch.__table__  # type: ignore[attr-defined]
 
 
 class Direction(StrEnum):
@@ -178,6 +181,7 @@ class FlowFilter:
     period_start: date | None = None
     period_end: date | None = None
     include_reversed: bool = True
+    batch_id: int | None = None
 
 
 _NODE_FIELDS = ("id", "park_id", "code", "name", "kind", "isic_code", "tax_id")
@@ -310,6 +314,8 @@ def _flow_conditions(f: Any, flt: FlowFilter) -> list[sa.ColumnElement[bool]]:
             conditions.append(
                 sa.or_(f.c.source_id == flt.enterprise_id, f.c.target_id == flt.enterprise_id)
             )
+    if flt.batch_id is not None:
+        conditions.append(f.c.batch_id == flt.batch_id)
     if flt.material_ids:
         conditions.append(f.c.material_id.in_(flt.material_ids))
     if flt.kinds:
@@ -552,3 +558,36 @@ async def material_page(
         session, material_t, _MATERIAL_FIELDS, conditions, first=first, after_id=after_id
     )
     return Page([material_row(m) for m in rows], total, has_next, after_id is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    id: int
+    kind: BatchKind
+    source: str | None
+    idempotency_key: str | None
+    row_count: int
+    recorded_by: str
+    recorded_at: datetime
+
+
+async def batches_by_id(
+    session: AsyncSession, ids: Iterable[int], *, caller: Caller
+) -> dict[int, BatchRow]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (
+        await session.execute(
+            sa.select(
+                batch_t.c.id,
+                batch_t.c.kind,
+                batch_t.c.source,
+                batch_t.c.idempotency_key,
+                batch_t.c.row_count,
+                batch_t.c.recorded_by,
+                batch_t.c.recorded_at,
+            ).where(batch_t.c.id.in_(wanted))
+        )
+    ).mappings()
+    return {m["id"]: BatchRow(**{**m, "kind": BatchKind(m["kind"])}) for m in rows}

@@ -47,7 +47,9 @@ _AMBIGUOUS: dict[str, str] = {
 # "m3", "Nm3", "cm3" as written in ERP exports mean m**3 etc.
 _POWER_SUFFIX = re.compile(r"(?<=[A-Za-z])([23])\b")
 
-registry: pint.UnitRegistry[float] = pint.UnitRegistry(preprocessors=[lambda s: _POWER_SUFFIX.sub(r"**\1", s)])
+registry: pint.UnitRegistry[float] = pint.UnitRegistry(
+    preprocessors=[lambda s: _POWER_SUFFIX.sub(r"**\1", s)]
+)
 registry.define("tonne_of_oil_equivalent = 41.868 GJ = toe")
 
 

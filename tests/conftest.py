@@ -15,16 +15,21 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mfa.access import Caller
+from mfa.app import create_app
 from mfa.db import create_async, create_engine, session_factory, transaction
 from mfa.models import metadata
 from mfa.sample import load_sample_park
+from mfa.settings import Environment, Settings
 
 PG_URL = os.environ.get("MFA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -32,9 +37,13 @@ TESTER = Caller(subject="tester")
 
 
 def _pg_admin() -> psycopg.Connection:
-    return psycopg.connect(sa.make_url(PG_URL).render_as_string(hide_password=False).replace(
-        "postgresql+psycopg", "postgresql"
-    ), autocommit=True, connect_timeout=3)
+    return psycopg.connect(
+        sa.make_url(PG_URL)
+        .render_as_string(hide_password=False)
+        .replace("postgresql+psycopg", "postgresql"),
+        autocommit=True,
+        connect_timeout=3,
+    )
 
 
 def _pg_url(database: str) -> str:
@@ -176,3 +185,44 @@ def count_statements() -> Callable[[AsyncEngine], list[str]]:
         return statements
 
     return attach
+
+
+class GraphQLClient:
+    """Posts GraphQL documents to the app in process, over its real ASGI interface."""
+
+    def __init__(self, http: httpx.AsyncClient, app: FastAPI) -> None:
+        self.http = http
+        self.app = app
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        """The ``data`` of a response that must have no errors."""
+        body = await self.raw(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+async def _client(url: str) -> AsyncIterator[GraphQLClient]:
+    app = create_app(Settings(database_url=url, environment=Environment.TEST))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield GraphQLClient(http, app)
+    await app.state.engine.dispose()
+
+
+@pytest.fixture
+async def gql(database_url: str) -> AsyncIterator[GraphQLClient]:
+    """The API over an empty database."""
+    async for client in _client(database_url):
+        yield client
+
+
+@pytest.fixture
+async def sample_gql(sample_database_url: str) -> AsyncIterator[GraphQLClient]:
+    """The API over a copy of the sample park."""
+    async for client in _client(sample_database_url):
+        yield client

@@ -72,7 +72,7 @@ def drop_append_only_ddl(dialect: str) -> list[str]:
 
 def _create_triggers(target: sa.MetaData, connection: sa.Connection, **_: Any) -> None:
     for statement in append_only_ddl(connection.dialect.name):
-        connection.execute(sa.DDL(statement))
+        connection.execute(sa.DDL(statement))  # type: ignore[no-untyped-call]
 
 
 def _refuse_ledger_changes(session: Session, _flush: UOWTransaction, _instances: Any) -> None:

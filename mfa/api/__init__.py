@@ -1,0 +1,1 @@
+"""The GraphQL edge: strawberry types and thin resolvers over the domain functions."""

@@ -1,0 +1,61 @@
+"""The schema: root types composed from one class per domain, with limits and caches on.
+
+``python -m mfa.api.schema`` prints the SDL committed at ``graphql/schema.graphql``.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from mfa.api.errors import ErrorPolicy
+from mfa.api.mutations import LedgerMutation, RegistryMutation
+from mfa.api.queries import CatalogueQuery, LedgerQuery
+from mfa.api.types import BoundaryNode, Enterprise, Flow, Material, Park, RecordBatch
+from mfa.settings import Settings, get_settings
+
+
+@strawberry.type
+class Query(CatalogueQuery, LedgerQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(RegistryMutation, LedgerMutation):
+    pass
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or get_settings()
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Park, Enterprise, BoundaryNode, Material, Flow, RecordBatch],
+        config=StrawberryConfig(auto_camel_case=True),
+        # Factories: each request gets fresh extension instances; the parser and validation
+        # caches live at module level, so they are shared across requests all the same.
+        extensions=[
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+            ErrorPolicy,
+        ],
+    )
+
+
+def export_sdl() -> str:
+    """The schema in GraphQL's own language, as committed in ``graphql/schema.graphql``."""
+    return build_schema(Settings()).as_str() + "\n"
+
+
+if __name__ == "__main__":
+    print(export_sdl(), end="")

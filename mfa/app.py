@@ -1,0 +1,93 @@
+"""The FastAPI application: GraphQL at /graphql, health at /healthz, GraphiQL in development."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from cross_web import HTTPException
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+
+from mfa import __version__
+from mfa.access import Caller
+from mfa.api import graphiql
+from mfa.api.context import Context
+from mfa.api.schema import build_schema
+from mfa.db import create_async, session_factory
+from mfa.settings import Settings, get_settings
+
+
+class _Router(GraphQLRouter[Context, None]):
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql.page(str(request.url.path)))
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """As strawberry's, but a mutation over GET is 405 Method Not Allowed (GraphQL over
+        HTTP), not 400."""
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, exc.reason) from exc
+            raise
+
+
+def caller_for(request: Request, settings: Settings) -> Caller:
+    """The identity behind a request. Until authentication lands, the configured developer."""
+    return Caller(subject=settings.dev_caller)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_async(settings.database_url, echo=settings.sql_echo)
+    factory = session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="circular-mfa",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+
+    async def context(request: Request) -> Context:
+        return Context(factory=factory, settings=settings, caller=caller_for(request, settings))
+
+    router = _Router(
+        build_schema(settings),
+        context_getter=context,
+        graphql_ide="graphiql" if settings.graphiql else None,
+    )
+    app.include_router(router, prefix="/graphql")
+    if settings.graphiql:
+        app.mount(
+            graphiql.ASSETS_URL,
+            StaticFiles(directory=graphiql.assets_directory()),
+            name="graphiql-assets",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        """Alive and able to reach the database."""
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database means unhealthy
+            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
+        return JSONResponse({"status": "ok"})
+
+    return app
