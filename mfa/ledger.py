@@ -37,7 +37,6 @@ from mfa.errors import (
     DuplicateError,
     MfaError,
     NotFoundError,
-    PeriodError,
     QuantityError,
     ReversalError,
     SelfFlowError,
@@ -55,6 +54,7 @@ from mfa.models import (
     StockReading,
 )
 from mfa.models._types import utcnow
+from mfa.period import check_period
 from mfa.units import CANONICAL_UNIT, Dimension, to_canonical
 
 DEFAULT_TRANSFER_TOLERANCE = 0.02
@@ -197,14 +197,6 @@ def _check_evidence(value: str | None) -> str | None:
     return value.strip()
 
 
-def _check_period(start: date, end: date) -> None:
-    if end < start:
-        raise PeriodError(
-            f"period ends {end.isoformat()} before it starts {start.isoformat()}",
-            field=("periodEnd",),
-        )
-
-
 def _validate(
     entry: FlowCreate,
     *,
@@ -230,7 +222,7 @@ def _validate(
     if entry.source_id == entry.target_id:
         errors.append(SelfFlowError("a flow needs two different ends", field=("target",)))
     try:
-        _check_period(entry.period_start, entry.period_end)
+        check_period(entry.period_start, entry.period_end)
     except MfaError as exc:
         errors.append(exc)
     try:

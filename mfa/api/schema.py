@@ -15,6 +15,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from mfa.api.analyses import AnalysisQuery
 from mfa.api.errors import ErrorPolicy
 from mfa.api.mutations import LedgerMutation, RegistryMutation
 from mfa.api.queries import CatalogueQuery, LedgerQuery
@@ -23,7 +24,7 @@ from mfa.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(CatalogueQuery, LedgerQuery):
+class Query(CatalogueQuery, LedgerQuery, AnalysisQuery):
     pass
 
 
