@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
 import typer
+from alembic.util import CommandError
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from mfa import migrations
 from mfa.access import Caller
@@ -29,8 +32,31 @@ DatabaseUrl = Annotated[
 ]
 
 
+def _fail(option: str, message: str) -> NoReturn:
+    """Refuse a command's input: name the option and the reason, exit 2, change nothing."""
+    typer.echo(f"error: {option}: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def _settings(database_url: str | None) -> Settings:
-    return Settings(database_url=database_url) if database_url else get_settings()
+    try:
+        return Settings(database_url=database_url) if database_url else get_settings()
+    except ValidationError as exc:
+        option = "--database-url" if database_url else "MFA_* settings"
+        _fail(option, "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+
+
+def _require_current_schema(settings: Settings) -> None:
+    try:
+        current = migrations.current_revision(settings.database_url)
+    except OperationalError as exc:
+        _fail("--database-url", f"cannot connect: {str(exc.orig).strip().splitlines()[0]}")
+    if current != migrations.head_revision():
+        _fail(
+            "--database-url",
+            f"the database is at revision {current or 'none'}, not "
+            f"{migrations.head_revision()}: run `mfa migrate` first",
+        )
 
 
 def _cli_caller() -> Caller:
@@ -73,7 +99,12 @@ def migrate(
 ) -> None:
     """Bring the database schema to REVISION (the latest by default)."""
     settings = _settings(database_url)
-    migrations.upgrade(settings.database_url, revision)
+    try:
+        migrations.upgrade(settings.database_url, revision)
+    except CommandError as exc:
+        _fail("--revision", str(exc))
+    except OperationalError as exc:
+        _fail("--database-url", f"cannot connect: {str(exc.orig).strip().splitlines()[0]}")
     typer.echo(f"database at revision {migrations.current_revision(settings.database_url)}")
 
 
@@ -81,6 +112,7 @@ def migrate(
 def demo(database_url: DatabaseUrl = None) -> None:
     """Load the synthetic sample park; running it again adds nothing."""
     settings = _settings(database_url)
+    _require_current_schema(settings)
     _report(asyncio.run(_load_sample(settings, only_if_empty=False)))
 
 
@@ -106,7 +138,8 @@ def serve(
 
     settings = _settings(database_url)
     if migrate_first:
-        migrations.upgrade(settings.database_url)
+        migrate(database_url=settings.database_url)
+    _require_current_schema(settings)
     if sample_if_empty:
         _report(asyncio.run(_load_sample(settings, only_if_empty=True)))
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql")

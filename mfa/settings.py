@@ -6,8 +6,10 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_PATH = Path("var") / "mfa.db"
 REPOSITORY_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
@@ -61,6 +63,20 @@ class Settings(BaseSettings):
         description="Identity recorded as the author of writes while no authentication is "
         "configured (development only).",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError as exc:
+            raise ValueError(f"cannot parse database URL {url!r}") from exc
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"unsupported database {backend!r}: use sqlite:///path.db or "
+                "postgresql://user@host/db"
+            )
+        return url
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

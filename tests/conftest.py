@@ -147,6 +147,22 @@ def database_url(backend: str, templates: dict[str, Templates]) -> str:
 
 
 @pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it, dropped after the test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
+    name = f"mfa_mig_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def sample_database_url(backend: str, templates: dict[str, Templates]) -> str:
     """A fresh database holding the sample park."""
     return templates[backend].copy("sample")

@@ -57,9 +57,7 @@ async def test_volume_and_energy_units_convert_to_m3_and_kwh(
     power = await record_flow(
         session, world.flow("grid", "mill", "electricity", "3.6", "GJ"), caller=caller
     )
-    got = dict(
-        (await session.execute(sa.select(flows.c.id, flows.c.quantity))).all()
-    )
+    got = dict((await session.execute(sa.select(flows.c.id, flows.c.quantity))).all())
     assert got[water.flow_id] == pytest.approx(2.5)
     assert got[power.flow_id] == pytest.approx(1000.0)  # 3.6 GJ / 3.6 MJ per kWh
 
@@ -139,7 +137,9 @@ async def test_reports_differing_beyond_tolerance_are_mismatched(
     session: AsyncSession, caller: Caller
 ) -> None:
     world = await make_world(session, caller)
-    await record_flow(session, world.flow("mill", "stamper", "steel-coil", "100", "t"), caller=caller)
+    await record_flow(
+        session, world.flow("mill", "stamper", "steel-coil", "100", "t"), caller=caller
+    )
     await record_flow(
         session,
         world.flow("mill", "stamper", "steel-coil", "90", "t", reporter="stamper"),
@@ -202,8 +202,12 @@ async def test_batch_with_one_bad_row_writes_nothing_and_names_every_bad_row(
     with pytest.raises(BatchValidationError) as raised:
         await record_flows(
             session,
-            [good, world.flow("supplier", "mill", "steel-coil", "-1", "t"), good,
-             world.flow("supplier", "mill", "water", "1", "t")],
+            [
+                good,
+                world.flow("supplier", "mill", "steel-coil", "-1", "t"),
+                good,
+                world.flow("supplier", "mill", "water", "1", "t"),
+            ],
             caller=caller,
         )
     assert [e.field for e in raised.value.errors] == [
@@ -285,16 +289,16 @@ async def test_confirm_flow_accepts_the_recorded_figure_or_compares_a_new_one(
     )
     await confirm_flow(session, sent.flow_id, caller=caller)
     await confirm_flow(session, sent.flow_id, caller=caller, quantity="8", unit="t")
-    rows = (
-        await session.execute(sa.select(confirmations).order_by(confirmations.c.id))
-    ).all()
+    rows = (await session.execute(sa.select(confirmations).order_by(confirmations.c.id))).all()
     assert [(r.status, r.relative_difference) for r in rows] == [
         ("confirmed", 0.0),
         ("mismatched", pytest.approx(0.2)),
     ]
     assert all(r.reporting_party_id == world.nodes["stamper"] for r in rows)
     with pytest.raises(ConfirmationError) as raised:
-        await confirm_flow(session, sent.flow_id, caller=caller, reporting_party_id=world.nodes["mill"])
+        await confirm_flow(
+            session, sent.flow_id, caller=caller, reporting_party_id=world.nodes["mill"]
+        )
     assert raised.value.field == ("reportingParty",)
 
 

@@ -8,7 +8,6 @@ schema comes from ``metadata.create_all``.
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,27 +16,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import _pg_admin, _pg_url
 
 from mfa import migrations
 from mfa.db import create_engine
 from mfa.models import LEDGER_TABLES, metadata
-
-
-@pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database with nothing in it, dropped after the test."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    name = f"mfa_mig_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
