@@ -94,7 +94,7 @@ class Templates:
         return _pg_url(name)
 
     def drop_all(self) -> None:
-        if self.backend != "postgresql":
+        if self.backend != "postgresql" or not (self._made or self._copies):
             return
         with _pg_admin() as admin:
             for name in [*self._copies, *(sa.make_url(u).database for u in self._made.values())]:

@@ -97,8 +97,9 @@ async def make_world(session: AsyncSession, caller: Caller, code: str = "test-pa
             mat_code = f"{code}-{mat_code}"
         material = await create_material(
             session,
-            MaterialCreate(code=mat_code, name=name, kind=mkind, dimension=dim, hs_code=hs,
-                           ewc_code=ewc),
+            MaterialCreate(
+                code=mat_code, name=name, kind=mkind, dimension=dim, hs_code=hs, ewc_code=ewc
+            ),
             caller=caller,
         )
         assert material.id is not None
