@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
@@ -60,7 +61,11 @@ def _require_current_schema(settings: Settings) -> None:
 
 
 def _cli_caller() -> Caller:
-    return Caller(subject=f"cli:{getpass.getuser()}")
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container user id with no account (OpenShift, --user)
+        user = f"uid:{os.getuid()}"
+    return Caller(subject=f"cli:{user}")
 
 
 async def _load_sample(settings: Settings, *, only_if_empty: bool) -> SampleLoad | None:

@@ -81,10 +81,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
+            problems = []
             if self.graphiql:
-                raise ValueError("MFA_GRAPHIQL must be false in production")
+                problems.append("MFA_GRAPHIQL must be false in production")
             if self.database_url.startswith("sqlite"):
-                raise ValueError("MFA_DATABASE_URL must name PostgreSQL in production")
+                problems.append("MFA_DATABASE_URL must name PostgreSQL in production")
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
 

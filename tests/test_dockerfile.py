@@ -127,6 +127,19 @@ def test_runtime_stage_serves_with_migrations(final_stage: list[Instruction]) ->
     assert json.loads(commands[-1]) == SERVE_COMMAND
 
 
+def test_dependencies_are_installed_at_the_locked_versions(
+    stages: list[list[Instruction]],
+) -> None:
+    installs = [
+        arguments
+        for stage in stages[:-1]
+        for arguments in _all(stage, "RUN")
+        if " install " in arguments and "-r " in arguments
+    ]
+    assert installs, "the build stage installs no dependencies"
+    assert all("-c requirements.lock" in arguments for arguments in installs)
+
+
 def test_copied_paths_exist_in_the_repository(stages: list[list[Instruction]]) -> None:
     """A renamed folder breaks the build, not just the image: catch it without building."""
     for stage in stages:
