@@ -56,6 +56,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MFA_ALEMBIC_DIR=/app/alembic \
     MFA_DATASETS_DIR=/app/datasets \
+    MFA_BRIGHTWAY_DIR=/data/brightway \
     MFA_DATABASE_URL=sqlite:////data/mfa.db
 
 USER 10001:10001

@@ -15,6 +15,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from lca.footprint import FootprintCache
 from mfa import __version__
 from mfa.access import Caller
 from mfa.api import graphiql
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_async(settings.database_url, echo=settings.sql_echo)
     factory = session_factory(engine)
+    footprints = FootprintCache()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -62,10 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.engine = engine
+    app.state.footprints = footprints
     app.state.settings = settings
 
     async def context(request: Request) -> Context:
-        return Context(factory=factory, settings=settings, caller=caller_for(request, settings))
+        return Context(
+            factory=factory,
+            settings=settings,
+            caller=caller_for(request, settings),
+            footprints=footprints,
+        )
 
     router = _Router(
         build_schema(settings),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from lca.footprint import FootprintCache
 from mfa import reads
 from mfa.access import Caller
 from mfa.settings import Settings
@@ -24,10 +25,16 @@ V = TypeVar("V")
 
 class Context(BaseContext):
     def __init__(
-        self, *, factory: async_sessionmaker[AsyncSession], settings: Settings, caller: Caller
+        self,
+        *,
+        factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        caller: Caller,
+        footprints: FootprintCache | None = None,
     ) -> None:
         super().__init__()
         self.factory = factory
+        self.footprints = footprints if footprints is not None else FootprintCache()
         self.settings = settings
         self.caller = caller
         self.parks = self._loader(reads.parks_by_id)

@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from mfa.api.analyses import AnalysisQuery
 from mfa.api.errors import ErrorPolicy
+from mfa.api.footprints import FootprintQuery
 from mfa.api.mutations import LedgerMutation, RegistryMutation
 from mfa.api.queries import CatalogueQuery, LedgerQuery
 from mfa.api.types import BoundaryNode, Enterprise, Flow, Material, Park, RecordBatch
@@ -24,7 +25,7 @@ from mfa.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(CatalogueQuery, LedgerQuery, AnalysisQuery):
+class Query(CatalogueQuery, LedgerQuery, AnalysisQuery, FootprintQuery):
     pass
 
 

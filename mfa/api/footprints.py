@@ -1,0 +1,199 @@
+"""GraphQL fields of the life-cycle assessment: footprints and the park's emissions.
+
+The solve runs in a worker thread; results are cached per (park, period, ledger version,
+options) in the application's ``FootprintCache``, so a new ledger entry in the park makes the
+next request compute afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import date
+
+import strawberry
+from strawberry.types import Info
+
+from lca import footprint as lca_footprint
+from lca.attribution import OUTSIDE_THE_PARK, Scope
+from lca.characterisation import GwpMethod
+from mfa.api.context import Context
+from mfa.api.ids import pk_of
+from mfa.api.types import PeriodInput
+
+GwpMethodType = strawberry.enum(GwpMethod, description="IPCC GWP100 factors: AR6 or AR5.")
+ScopeType = strawberry.enum(Scope, description="GHG Protocol scope from the asker's view.")
+
+
+@strawberry.type(description="A part of a footprint, in kg CO2e, and its share of the total.")
+class Contribution:
+    label: str
+    value: float
+    share: float | None
+
+
+@strawberry.type
+class ScopeContribution:
+    scope: ScopeType  # type: ignore[valid-type]
+    value: float
+
+
+@strawberry.type(description="What the model could not characterise: counted as zero, named.")
+class MissingFactor:
+    material_code: str
+    reason: str
+    quantity: float
+    unit: str
+    enterprises: list[str]
+
+
+@strawberry.type(description="A cradle-to-gate GWP100 footprint and where it comes from.")
+class Footprint:
+    subject: str
+    period_start: date
+    period_end: date
+    method: GwpMethodType  # type: ignore[valid-type]
+    unit: str = strawberry.field(description="Always kg CO2e.")
+    total: float
+    declared_unit: str | None = strawberry.field(
+        description="The product's unit (kg, m3, kWh) for a product footprint."
+    )
+    per_declared_unit: float | None
+    ledger_version: int = strawberry.field(
+        description="The park's newest flow id when computed: the result reflects every flow "
+        "up to it."
+    )
+    by_enterprise: list[Contribution]
+    by_activity: list[Contribution]
+    by_gas: list[Contribution]
+    by_scope: list[ScopeContribution]
+    missing_factors: list[MissingFactor]
+    notes: list[str]
+    contains_aggregated_co2e: bool = strawberry.field(
+        description="Part of the total comes from factors given only as CO2e (no gas split)."
+    )
+
+
+@strawberry.input(one_of=True, description="What to assess: one product, or an enterprise.")
+class FootprintSubjectInput:
+    product: ProductInput | None = strawberry.UNSET
+    enterprise: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.input(description="An enterprise's output of one material.")
+class ProductInput:
+    enterprise: strawberry.ID
+    material: strawberry.ID
+
+
+def _contributions(values: Mapping[str, float], total: float) -> list[Contribution]:
+    ordered = sorted(values.items(), key=lambda item: -abs(item[1]))
+    return [
+        Contribution(label=label, value=value, share=value / total if total else None)
+        for label, value in ordered
+    ]
+
+
+def _to_type(result: lca_footprint.FootprintResult, subject: str) -> Footprint:
+    attribution = result.attribution
+    total = attribution.footprint.total
+    request = result.request
+    return Footprint(
+        subject=subject,
+        period_start=request.period_start,
+        period_end=request.period_end,
+        method=request.method,
+        unit="kg CO2e",
+        total=total,
+        declared_unit=result.declared_unit,
+        per_declared_unit=result.per_declared_unit,
+        ledger_version=result.ledger_version,
+        by_enterprise=_contributions(attribution.by_enterprise, total),
+        by_activity=_contributions(attribution.by_activity, total),
+        by_gas=_contributions(attribution.by_gas, total),
+        by_scope=[ScopeContribution(scope=s, value=v) for s, v in attribution.by_scope.items()],
+        missing_factors=[
+            MissingFactor(
+                material_code=m.material_code,
+                reason=m.reason,
+                quantity=m.quantity,
+                unit=m.unit,
+                enterprises=list(m.enterprises),
+            )
+            for m in result.inventory.missing
+        ],
+        notes=list(result.inventory.notes),
+        contains_aggregated_co2e=attribution.footprint.contains_aggregated_co2e,
+    )
+
+
+async def _run(make: Callable[[], lca_footprint.FootprintResult]) -> lca_footprint.FootprintResult:
+    return await asyncio.to_thread(make)
+
+
+async def _footprint(
+    info: Info[Context, None], request: lca_footprint.FootprintRequest, subject: str
+) -> Footprint:
+    ctx = info.context
+    async with ctx.read() as session:
+        result = await lca_footprint.footprint(
+            session, request, caller=ctx.caller, cache=ctx.footprints, run=_run
+        )
+    return _to_type(result, subject)
+
+
+@strawberry.type
+class FootprintQuery:
+    @strawberry.field(
+        description="Cradle-to-gate footprint of a product (per unit and attributed) or of an "
+        "enterprise's whole output in a period; cut-off recycling, mass allocation."
+    )
+    async def footprint(
+        self,
+        info: Info[Context, None],
+        subject: FootprintSubjectInput,
+        period: PeriodInput,
+        method: GwpMethodType = GwpMethod.AR6,  # type: ignore[valid-type]
+    ) -> Footprint:
+        if subject.product:
+            enterprise_id = pk_of(subject.product.enterprise, "Enterprise", field="enterprise")
+            material_id = pk_of(subject.product.material, "Material", field="material")
+            kind = lca_footprint.Subject.PRODUCT
+            label = f"product of enterprise {enterprise_id}, material {material_id}"
+        else:
+            enterprise_id = pk_of(str(subject.enterprise), "Enterprise", field="enterprise")
+            material_id = None
+            kind = lca_footprint.Subject.ENTERPRISE
+            label = f"enterprise {enterprise_id}"
+        async with info.context.read() as session:
+            park_id = await lca_footprint.park_of(session, enterprise_id, field="enterprise")
+        request = lca_footprint.FootprintRequest(
+            subject=kind,
+            park_id=park_id,
+            period_start=period.start,
+            period_end=period.end,
+            method=method,
+            enterprise_id=enterprise_id,
+            material_id=material_id,
+        )
+        return await _footprint(info, request, label)
+
+    @strawberry.field(
+        description="The park's emissions in a period (production as recorded), by enterprise, "
+        f"scope and gas; '{OUTSIDE_THE_PARK}' gathers grid and background purchases."
+    )
+    async def park_emissions(
+        self,
+        info: Info[Context, None],
+        park: strawberry.ID,
+        period: PeriodInput,
+        method: GwpMethodType = GwpMethod.AR6,  # type: ignore[valid-type]
+    ) -> Footprint:
+        request = lca_footprint.FootprintRequest(
+            subject=lca_footprint.Subject.PARK,
+            park_id=pk_of(park, "Park", field="park"),
+            period_start=period.start,
+            period_end=period.end,
+            method=method,
+        )
+        return await _footprint(info, request, "park")
