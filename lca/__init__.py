@@ -8,7 +8,12 @@ folder is ``$MFA_BRIGHTWAY_DIR`` when set, else ``var/brightway`` at the reposit
 """
 
 import os
+import warnings
 from pathlib import Path
+
+# bw2calc warns on import when pypardiso is absent; it then uses SciPy's sparse solvers, which
+# lca.solver chooses between deliberately. The warning would only confuse a user.
+warnings.filterwarnings("ignore", message=r"(?s).*pypardiso", category=UserWarning)
 
 if "BRIGHTWAY2_DIR" not in os.environ:
     _DIR = Path(

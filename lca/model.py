@@ -14,7 +14,6 @@ C[g,g]·(B s)_g; both sum to h exactly. Datapackages are built in memory; no bw2
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,10 +30,7 @@ from lca.inventory import ParkInventory
 def _bw2calc() -> Any:
     """bw2calc, imported on first use: it imports bw2data, which takes a second and logs its
     data directory to stdout, neither of which the CLI or a schema export should pay for."""
-    with warnings.catch_warnings():
-        # bw2calc warns when pypardiso is absent; it then uses SciPy's sparse solver.
-        warnings.filterwarnings("ignore", message=r"(?s).*pypardiso", category=UserWarning)
-        import bw2calc
+    import bw2calc
 
     return bw2calc
 
@@ -112,6 +108,18 @@ def datapackage(
     return package, flow_ids, tuple(missing)
 
 
+def calculate(
+    inventory: ParkInventory, demand: dict[int, float], *, method: GwpMethod
+) -> tuple[Any, dict[str, int], tuple[str, ...]]:
+    """A solved and characterised ``bw2calc.LCA`` (for graph traversal), its flow ids and the
+    uncharacterised flows. Callers own the mutable LCA object; ``solve`` freezes its results."""
+    package, flow_ids, missing = datapackage(inventory, method)
+    calculation = _bw2calc().LCA(demand, data_objs=[package])
+    calculation.lci()
+    calculation.lcia()
+    return calculation, flow_ids, missing
+
+
 def solve(
     inventory: ParkInventory, demand: dict[int, float], *, method: GwpMethod = GwpMethod.AR6
 ) -> Footprint:
@@ -130,10 +138,7 @@ def solve(
             (),
             False,
         )
-    package, flow_ids, missing = datapackage(inventory, method)
-    calculation = _bw2calc().LCA(demand, data_objs=[package])
-    calculation.lci()
-    calculation.lcia()
+    calculation, flow_ids, missing = calculate(inventory, demand, method=method)
     characterised = calculation.characterized_inventory.tocsc()
     column_of = calculation.dicts.activity
     row_of = calculation.dicts.biosphere

@@ -17,9 +17,13 @@ from strawberry.types import Info
 from lca import footprint as lca_footprint
 from lca.attribution import OUTSIDE_THE_PARK, Scope
 from lca.characterisation import GwpMethod
+from lca.graph import ROOT, supply_chain_graph
 from mfa.api.context import Context
 from mfa.api.ids import pk_of
 from mfa.api.types import PeriodInput
+from mfa.errors import MfaError
+
+MAX_GRAPH_DEPTH = 10
 
 GwpMethodType = strawberry.enum(GwpMethod, description="IPCC GWP100 factors: AR6 or AR5.")
 ScopeType = strawberry.enum(Scope, description="GHG Protocol scope from the asker's view.")
@@ -47,6 +51,36 @@ class MissingFactor:
     enterprises: list[str]
 
 
+@strawberry.type(description="An activity reached along the supply chain.")
+class SupplyGraphNode:
+    key: str = strawberry.field(
+        description="'production:<enterprise>:<material>', 'purchase:<material>', "
+        "'grid:<material>:<year>', 'treatment:<kind>:<material>', or 'demand'."
+    )
+    depth: int
+    supply: float = strawberry.field(description="Units of its product the demand needs.")
+    unit: str
+    cumulative: float = strawberry.field(description="kg CO2e of it and all upstream.")
+    direct: float = strawberry.field(description="kg CO2e emitted by it directly.")
+
+
+@strawberry.type(description="Product moving from producer to consumer along the chain.")
+class SupplyGraphEdge:
+    producer: str
+    consumer: str
+    amount: float
+    cumulative: float = strawberry.field(description="The producer's cumulative kg CO2e.")
+
+
+@strawberry.type(description="Priority-first traversal (bw_graph_tools) down to a cutoff.")
+class SupplyGraph:
+    total: float
+    cutoff: float
+    max_depth: int
+    nodes: list[SupplyGraphNode]
+    edges: list[SupplyGraphEdge]
+
+
 @strawberry.type(description="A cradle-to-gate GWP100 footprint and where it comes from.")
 class Footprint:
     subject: str
@@ -72,6 +106,52 @@ class Footprint:
     contains_aggregated_co2e: bool = strawberry.field(
         description="Part of the total comes from factors given only as CO2e (no gas split)."
     )
+    result: strawberry.Private[lca_footprint.FootprintResult]
+
+    @strawberry.field(description="The supply chain as edges with amounts and cumulative impact.")
+    async def graph(self, cutoff: float = 0.005, max_depth: int = 5) -> SupplyGraph:
+        if not 0 < cutoff < 1:
+            raise MfaError("cutoff is a fraction of the total, between 0 and 1", field=("cutoff",))
+        if not 1 <= max_depth <= MAX_GRAPH_DEPTH:
+            raise MfaError(f"maxDepth must be between 1 and {MAX_GRAPH_DEPTH}", field=("maxDepth",))
+        found = await asyncio.to_thread(
+            supply_chain_graph,
+            self.result.inventory,
+            dict(self.result.attribution.footprint.demand),
+            method=self.result.request.method,
+            cutoff=cutoff,
+            max_depth=max_depth,
+        )
+        activities = self.result.inventory.activities
+
+        def key(index: int) -> str:
+            return "demand" if index == ROOT else activities[index].key
+
+        return SupplyGraph(
+            total=found.total,
+            cutoff=found.cutoff,
+            max_depth=found.max_depth,
+            nodes=[
+                SupplyGraphNode(
+                    key=n.key,
+                    depth=n.depth,
+                    supply=n.supply,
+                    unit=n.unit,
+                    cumulative=n.cumulative,
+                    direct=n.direct,
+                )
+                for n in found.nodes
+            ],
+            edges=[
+                SupplyGraphEdge(
+                    producer=key(e.producer),
+                    consumer=key(e.consumer),
+                    amount=e.amount,
+                    cumulative=e.cumulative,
+                )
+                for e in found.edges
+            ],
+        )
 
 
 @strawberry.input(one_of=True, description="What to assess: one product, or an enterprise.")
@@ -124,6 +204,7 @@ def _to_type(result: lca_footprint.FootprintResult, subject: str) -> Footprint:
         ],
         notes=list(result.inventory.notes),
         contains_aggregated_co2e=attribution.footprint.contains_aggregated_co2e,
+        result=result,
     )
 
 

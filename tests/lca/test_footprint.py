@@ -256,3 +256,33 @@ async def test_scopes_from_the_stampers_view_match_the_block_decomposition(
         "Methane, fossil",
         "Dinitrogen monoxide",
     }
+
+
+async def test_supply_chain_graph_follows_the_chain_with_cumulative_impacts(
+    inventory: ParkInventory,
+) -> None:
+    from lca.graph import ROOT, supply_chain_graph
+
+    a, characterised, index = _independent()
+    module = _index(inventory, "production:assembler:module")
+    graph = supply_chain_graph(inventory, {module: 800.0}, cutoff=0.001, max_depth=6)
+    demand = np.zeros(5)
+    demand[index["module"]] = 800.0
+    assert graph.total == pytest.approx(float(characterised @ np.linalg.solve(a, demand)), rel=1e-9)
+    keys = {n.activity: n for n in graph.nodes}
+    assert keys[module].supply == pytest.approx(800.0)
+    assert keys[module].cumulative == pytest.approx(graph.total, rel=1e-9)
+    edges = {(e.producer, e.consumer): e for e in graph.edges}
+    parts = _index(inventory, "production:stamper:parts")
+    coil = _index(inventory, "production:mill:coil")
+    assert edges[(module, ROOT)].amount == pytest.approx(800.0)
+    assert edges[(parts, module)].amount == pytest.approx(800.0)  # 1 kg parts per kg module
+    # The coil into the parts: 1000·(8/9)/800 kg per kg of parts, for 800 kg of parts.
+    assert edges[(coil, parts)].amount == pytest.approx(1000 * 8 / 9, rel=1e-9)
+    x = np.linalg.solve(a, demand)
+    assert keys[parts].cumulative == pytest.approx(
+        float(characterised @ np.linalg.solve(a, np.eye(5)[index["parts"]] * x[index["parts"]])),
+        rel=1e-6,
+    )
+    shallow = supply_chain_graph(inventory, {module: 800.0}, cutoff=0.001, max_depth=1)
+    assert max(n.depth for n in shallow.nodes) <= 1

@@ -327,6 +327,37 @@ async def check_stock_record(gql: GraphQLClient, ids: Ids) -> None:
     assert data["stockRecord"] == {"recorded": True, "userErrors": []}
 
 
+async def check_footprint(gql: GraphQLClient, ids: Ids) -> None:
+    subject = {
+        "product": {
+            "enterprise": ids.nodes["dn-paper"],
+            "material": ids.materials["containerboard"],
+        }
+    }
+    data = (await gql(_document("Footprint"), {"subject": subject, "period": JAN}))["footprint"]
+    assert (data["declaredUnit"], data["unit"]) == ("kg", "kg CO2e")
+    assert sum(c["value"] for c in data["byScope"]) == pytest.approx(data["total"], rel=1e-9)
+    graph = data["graph"]
+    assert graph["total"] == pytest.approx(data["total"], rel=1e-9)
+    (root,) = [n for n in graph["nodes"] if n["key"] == "demand"]
+    assert root["cumulative"] == pytest.approx(data["total"], rel=1e-9)
+    assert any(
+        e["consumer"] == "demand" and e["producer"] == "production:dn-paper:containerboard"
+        for e in graph["edges"]
+    )
+    assert all(e["cumulative"] <= data["total"] * (1 + 1e-9) for e in graph["edges"])
+
+
+async def check_park_emissions(gql: GraphQLClient, ids: Ids) -> None:
+    data = (await gql(_document("ParkEmissions"), {"park": ids.park, "period": JAN}))[
+        "parkEmissions"
+    ]
+    enterprises = {c["label"] for c in data["byEnterprise"]}
+    reporters = {r["source"] for r in _flow_reports("dn-brewery") if r["target"] == "atmosphere"}
+    assert reporters <= enterprises | {"outside the park"}
+    assert sum(c["value"] for c in data["byEnterprise"]) == pytest.approx(data["total"], rel=1e-9)
+
+
 CHECKS: dict[str, Callable[[GraphQLClient, Ids], Awaitable[None]]] = {
     "Parks": check_parks,
     "ParkEnterprises": check_park_enterprises,
@@ -345,6 +376,8 @@ CHECKS: dict[str, Callable[[GraphQLClient, Ids], Awaitable[None]]] = {
     "FlowReverse": check_flow_reverse,
     "FlowConfirm": check_flow_confirm,
     "StockRecord": check_stock_record,
+    "Footprint": check_footprint,
+    "ParkEmissions": check_park_emissions,
 }
 
 
