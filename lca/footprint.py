@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lca.attribution import Attribution, attribute
 from lca.characterisation import GwpMethod
-from lca.inventory import ActivityKind, ParkInventory, build_inventory
+from lca.inventory import ActivityKind, Allocation, ParkInventory, build_inventory
 from mfa.access import Caller, flow_scope
 from mfa.errors import MfaError, NotFoundError
 from mfa.models import Flow, NodeKind, ParkNode
@@ -41,6 +41,15 @@ class FootprintRequest:
     method: GwpMethod = GwpMethod.AR6
     enterprise_id: int | None = None
     material_id: int | None = None
+    allocation: Allocation = Allocation.MASS
+    shares: tuple[tuple[int, int, float], ...] = ()
+    """User allocation shares: (enterprise id, material id, share)."""
+
+    def share_map(self) -> dict[int, dict[int, float]]:
+        shares: dict[int, dict[int, float]] = {}
+        for enterprise_id, material_id, share in self.shares:
+            shares.setdefault(enterprise_id, {})[material_id] = share
+        return shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +192,8 @@ async def footprint(
         park_id=request.park_id,
         period_start=request.period_start,
         period_end=request.period_end,
+        allocation=request.allocation,
+        shares=request.share_map(),
     )
     result = await run(lambda: compute(request, inventory, version))
     cache.put(result)

@@ -57,10 +57,15 @@ class ActivityKind(StrEnum):
 
 
 class Allocation(StrEnum):
-    """How an enterprise's inputs and emissions are shared among its products."""
+    """How an enterprise's inputs and emissions are shared among its products.
+
+    ``MASS``: by quantity (products of one dimension); ``ECONOMIC``: by invoiced value, where
+    every output flow of every product carries one, in one currency; user shares, where
+    given, override both for that enterprise.
+    """
 
     MASS = "mass"
-    USER = "user"
+    ECONOMIC = "economic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,15 @@ class _Material:
     dimension: Dimension
 
 
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """The invoiced value of an enterprise's output of a material (all of it, or not)."""
+
+    value: float
+    complete: bool
+    currencies: set[str]
+
+
 @dataclass(slots=True)
 class _Builder:
     activities: list[Activity] = field(default_factory=list)
@@ -174,7 +188,12 @@ class _Builder:
 
 async def _load(
     session: AsyncSession, *, caller: Caller, park_id: int, start: date, end: date
-) -> tuple[dict[int, _Node], dict[int, _Material], list[tuple[int, int, int, float]]]:
+) -> tuple[
+    dict[int, _Node],
+    dict[int, _Material],
+    list[tuple[int, int, int, float]],
+    dict[tuple[int, int], _Value],
+]:
     node_t = ParkNode.__table__  # type: ignore[attr-defined]
     material_t = Material.__table__  # type: ignore[attr-defined]
     flow_t = Flow.__table__  # type: ignore[attr-defined]
@@ -196,6 +215,11 @@ async def _load(
             flow_t.c.target_id,
             flow_t.c.material_id,
             sa.func.sum(flow_t.c.quantity).label("quantity"),
+            sa.func.sum(flow_t.c.value).label("value"),
+            sa.func.count(flow_t.c.value).label("valued"),
+            sa.func.count().label("entries"),
+            sa.func.min(flow_t.c.currency).label("currency"),
+            sa.func.max(flow_t.c.currency).label("other_currency"),
         )
         .where(
             flow_scope(caller, flow_t.c.park_id),
@@ -206,28 +230,52 @@ async def _load(
         .group_by(flow_t.c.source_id, flow_t.c.target_id, flow_t.c.material_id)
         .order_by(flow_t.c.source_id, flow_t.c.target_id, flow_t.c.material_id)
     )
-    return nodes, materials, [(r[0], r[1], r[2], float(r[3])) for r in sums if r[3]]
+    rows = sums.all()
+    values: dict[tuple[int, int], _Value] = {}
+    for r in rows:
+        if not r.quantity:
+            continue
+        known = values.get((r.source_id, r.material_id), _Value(0.0, True, set()))
+        values[(r.source_id, r.material_id)] = _Value(
+            known.value + float(r.value or 0.0),
+            known.complete and r.valued == r.entries,
+            known.currencies | {c for c in (r.currency, r.other_currency) if c},
+        )
+    return nodes, materials, [(r[0], r[1], r[2], float(r[3])) for r in rows if r[3]], values
 
 
 def allocation_factors(
     outputs: dict[int, float],
     dimensions: dict[int, Dimension],
+    *,
+    method: Allocation = Allocation.MASS,
+    values: dict[int, _Value] | None = None,
     shares: dict[int, float] | None = None,
 ) -> tuple[dict[int, float], str | None]:
     """Factors f_i (Σ = 1) for one enterprise's products, and a note when a fallback was used.
 
-    Mass allocation: f_i = q_i / Σ q_j over products measured by mass. Products of several
-    dimensions cannot share by mass: without user shares they are split equally, and the note
-    says so. User shares are normalised to sum to 1.
+    User shares s_i: f_i = s_i / Σ s_j. Economic: f_i = V_i / Σ V_j, V_i the invoiced value of
+    product i's outputs, when every output is valued in one currency (else mass, noted). Mass:
+    f_i = q_i / Σ q_j, for products of one dimension; products of several dimensions cannot
+    share by mass and are split equally, and the note says so.
     """
     if shares:
         total = sum(shares.get(i, 0.0) for i in outputs)
         if total > 0:
             return {i: shares.get(i, 0.0) / total for i in outputs}, None
+    note = None
+    if method is Allocation.ECONOMIC:
+        found = [(values or {}).get(i) for i in outputs]
+        currencies = set().union(*(v.currencies for v in found if v is not None))
+        if all(v is not None and v.complete for v in found) and len(currencies) == 1:
+            total = sum(v.value for v in found if v is not None)
+            if total > 0:
+                return {i: (values or {})[i].value / total for i in outputs}, None
+        note = "economic allocation needs every output valued in one currency: mass used"
     if len({dimensions[i] for i in outputs}) == 1:
         total = sum(outputs.values())
         if total > 0:
-            return {i: q / total for i, q in outputs.items()}, None
+            return {i: q / total for i, q in outputs.items()}, note
     equal = 1.0 / len(outputs)
     return {i: equal for i in outputs}, "products of several dimensions: split equally"
 
@@ -239,6 +287,7 @@ async def build_inventory(
     park_id: int,
     period_start: date,
     period_end: date,
+    allocation: Allocation = Allocation.MASS,
     shares: dict[int, dict[int, float]] | None = None,
 ) -> ParkInventory:
     """The park's inventory for [period_start, period_end] (inclusive), cut-off recycling.
@@ -247,7 +296,7 @@ async def build_inventory(
     allocation for that enterprise.
     """
     check_period(period_start, period_end)
-    nodes, materials, sums = await _load(
+    nodes, materials, sums, output_values = await _load(
         session, caller=caller, park_id=park_id, start=period_start, end=period_end
     )
     flows = elementary_flows()
@@ -296,14 +345,18 @@ async def build_inventory(
             f"{e.code} records no product: its inputs and emissions form one operation "
             "activity (one unit = its whole period)"
         )
-    allocation: dict[int, dict[int, float]] = {}
+    allocation_by: dict[int, dict[int, float]] = {}
     for enterprise_id, products in outputs.items():
         factors_, note = allocation_factors(
             products,
             {m: materials[m].dimension for m in products},
-            (shares or {}).get(enterprise_id),
+            method=allocation,
+            values={
+                m: v for (e, m), v in output_values.items() if e == enterprise_id and m in products
+            },
+            shares=(shares or {}).get(enterprise_id),
         )
-        allocation[enterprise_id] = factors_
+        allocation_by[enterprise_id] = factors_
         if note:
             b.notes.append(f"{nodes[enterprise_id].code}: {note}")
 
@@ -322,7 +375,7 @@ async def build_inventory(
                 b.by_key[f"production:{e.code}:{materials[m].code}"],
                 quantity * f / outputs[enterprise_id][m],
             )
-            for m, f in allocation.get(enterprise_id, {}).items()
+            for m, f in allocation_by.get(enterprise_id, {}).items()
         ]
 
     for source, target, material_id, quantity in sums:
@@ -377,7 +430,7 @@ async def build_inventory(
         flows=flows,
         missing=missing,
         notes=tuple(b.notes),
-        allocation=allocation,
+        allocation=allocation_by,
     )
 
 

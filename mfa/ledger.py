@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,7 +56,7 @@ from mfa.models import (
 )
 from mfa.models._types import utcnow
 from mfa.period import check_period
-from mfa.units import CANONICAL_UNIT, Dimension, to_canonical
+from mfa.units import CANONICAL_UNIT, Dimension, parse_amount, to_canonical
 
 DEFAULT_TRANSFER_TOLERANCE = 0.02
 _KEY_CHUNK = 400  # transfer keys per look-up statement (5 parameters each)
@@ -81,6 +82,8 @@ class FlowCreate:
     reporting_party_id: int | None = None
     evidence: str | None = None
     relative_uncertainty: float | None = None
+    value: Decimal | float | str | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,32 @@ def _check_uncertainty(value: float | None) -> float | None:
     return float(value)
 
 
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _check_value(value: Decimal | float | str | None, currency: str | None) -> float | None:
+    """The flow's invoiced value: finite, ≥ 0, and always with its ISO 4217 currency."""
+    if value is None and currency is None:
+        return None
+    if value is None or currency is None:
+        raise MfaError(
+            "give the value together with its currency, or neither",
+            field=("currency" if currency is None else "value",),
+        )
+    if not _CURRENCY.match(currency):
+        raise MfaError(
+            f"currency {currency!r} must be an ISO 4217 code such as VND or USD",
+            field=("currency",),
+        )
+    try:
+        amount = parse_amount(value)
+    except QuantityError as exc:
+        raise QuantityError(f"value {value!r} is not a finite number", field=("value",)) from exc
+    if amount < 0:
+        raise QuantityError(f"value {amount} is negative", field=("value",))
+    return float(amount)
+
+
 def _check_evidence(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
@@ -228,6 +257,10 @@ def _validate(
     try:
         uncertainty = _check_uncertainty(entry.relative_uncertainty)
         evidence = _check_evidence(entry.evidence)
+    except MfaError as exc:
+        errors.append(exc)
+    try:
+        value = _check_value(entry.value, entry.currency)
     except MfaError as exc:
         errors.append(exc)
     canonical: float | None = None
@@ -294,6 +327,8 @@ def _validate(
         "batch_id": batch_id,
         "recorded_by": caller.subject,
         "recorded_at": recorded_at,
+        "value": value,
+        "currency": entry.currency if value is not None else None,
     }
     key = (source.id, target.id, material.id, entry.period_start, entry.period_end)
     is_transfer = source.is_enterprise and target.is_enterprise
@@ -603,6 +638,7 @@ async def reverse_flow(
     reported = Decimal(original.reported_quantity)
     values.update(
         quantity=-original.quantity if original.quantity else 0.0,
+        value=-original.value if original.value else original.value,
         reported_quantity=str(-reported if reported else reported),
         reverses_id=flow_id,
         reason=reason.strip(),

@@ -149,6 +149,8 @@ class FlowRow:
     batch_id: int | None
     recorded_by: str
     recorded_at: datetime
+    value: float | None
+    currency: str | None
     confirmation: ConfirmationRow | None
 
     @property
@@ -230,6 +232,8 @@ _FLOW_FIELDS = (
     "batch_id",
     "recorded_by",
     "recorded_at",
+    "value",
+    "currency",
 )
 
 

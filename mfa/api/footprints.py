@@ -8,6 +8,7 @@ next request compute afresh.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from datetime import date
 
@@ -18,6 +19,7 @@ from lca import footprint as lca_footprint
 from lca.attribution import OUTSIDE_THE_PARK, Scope
 from lca.characterisation import GwpMethod
 from lca.graph import ROOT, supply_chain_graph
+from lca.inventory import Allocation
 from mfa.api.context import Context
 from mfa.api.ids import pk_of
 from mfa.api.types import PeriodInput
@@ -26,6 +28,35 @@ from mfa.errors import MfaError
 MAX_GRAPH_DEPTH = 10
 
 GwpMethodType = strawberry.enum(GwpMethod, description="IPCC GWP100 factors: AR6 or AR5.")
+AllocationType = strawberry.enum(
+    Allocation, description="How a multi-product enterprise shares its inputs among products."
+)
+
+
+@strawberry.input(description="A user-given allocation share of one product of an enterprise.")
+class AllocationShareInput:
+    enterprise: strawberry.ID
+    material: strawberry.ID
+    share: float
+
+
+def _shares(items: list[AllocationShareInput] | None) -> tuple[tuple[int, int, float], ...]:
+    shares = []
+    for index, item in enumerate(items or []):
+        if not (item.share >= 0 and math.isfinite(item.share)):
+            raise MfaError(
+                "share must be a finite number ≥ 0", field=("allocationShares", str(index))
+            )
+        shares.append(
+            (
+                pk_of(item.enterprise, "Enterprise", field="allocationShares"),
+                pk_of(item.material, "Material", field="allocationShares"),
+                float(item.share),
+            )
+        )
+    return tuple(sorted(shares))
+
+
 ScopeType = strawberry.enum(Scope, description="GHG Protocol scope from the asker's view.")
 
 
@@ -227,7 +258,8 @@ async def _footprint(
 class FootprintQuery:
     @strawberry.field(
         description="Cradle-to-gate footprint of a product (per unit and attributed) or of an "
-        "enterprise's whole output in a period; cut-off recycling, mass allocation."
+        "enterprise's whole output in a period; cut-off recycling; mass, economic or user "
+        "allocation."
     )
     async def footprint(
         self,
@@ -235,6 +267,8 @@ class FootprintQuery:
         subject: FootprintSubjectInput,
         period: PeriodInput,
         method: GwpMethodType = GwpMethod.AR6,  # type: ignore[valid-type]
+        allocation: AllocationType = Allocation.MASS,  # type: ignore[valid-type]
+        allocation_shares: list[AllocationShareInput] | None = None,
     ) -> Footprint:
         if subject.product:
             enterprise_id = pk_of(subject.product.enterprise, "Enterprise", field="enterprise")
@@ -256,6 +290,8 @@ class FootprintQuery:
             method=method,
             enterprise_id=enterprise_id,
             material_id=material_id,
+            allocation=allocation,
+            shares=_shares(allocation_shares),
         )
         return await _footprint(info, request, label)
 
@@ -269,6 +305,8 @@ class FootprintQuery:
         park: strawberry.ID,
         period: PeriodInput,
         method: GwpMethodType = GwpMethod.AR6,  # type: ignore[valid-type]
+        allocation: AllocationType = Allocation.MASS,  # type: ignore[valid-type]
+        allocation_shares: list[AllocationShareInput] | None = None,
     ) -> Footprint:
         request = lca_footprint.FootprintRequest(
             subject=lca_footprint.Subject.PARK,
@@ -276,5 +314,7 @@ class FootprintQuery:
             period_start=period.start,
             period_end=period.end,
             method=method,
+            allocation=allocation,
+            shares=_shares(allocation_shares),
         )
         return await _footprint(info, request, "park")

@@ -135,6 +135,10 @@ class FlowRecordInput:
     )
     evidence: str | None = strawberry.field(default=None, description="Document number.")
     relative_uncertainty: float | None = None
+    value: Decimal | None = strawberry.field(
+        default=None, description="Invoiced value of the whole flow (economic allocation)."
+    )
+    currency: str | None = strawberry.field(default=None, description="ISO 4217, e.g. VND.")
 
     def to_domain(self) -> ledger.FlowCreate:
         return ledger.FlowCreate(
@@ -152,6 +156,8 @@ class FlowRecordInput:
             ),
             evidence=self.evidence,
             relative_uncertainty=self.relative_uncertainty,
+            value=self.value,
+            currency=self.currency,
         )
 
 

@@ -288,6 +288,8 @@ class Flow(Node):
         description="Relative standard uncertainty, 0.05 for ±5%."
     )
     reason: str | None = strawberry.field(description="Why a reversal was recorded.")
+    value: float | None = strawberry.field(description="Invoiced value of the whole flow.")
+    currency: str | None = strawberry.field(description="ISO 4217 code of value.")
     recorded_by: str
     recorded_at: datetime
     transfer_status: TransferStatusType  # type: ignore[valid-type]
@@ -335,6 +337,8 @@ class Flow(Node):
             evidence=row.evidence,
             relative_uncertainty=row.relative_uncertainty,
             reason=row.reason,
+            value=row.value,
+            currency=row.currency,
             recorded_by=row.recorded_by,
             recorded_at=row.recorded_at,
             transfer_status=row.transfer_status,

@@ -93,6 +93,10 @@ class Flow(SQLModel, table=True):
     batch_id: int | None = Field(default=None, foreign_key="record_batch.id", index=True)
     recorded_by: str = Field(max_length=200)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTC_TIMESTAMP)
+    value: float | None = Field(
+        default=None, description="Invoiced value of the whole flow, in ``currency``."
+    )
+    currency: str | None = Field(default=None, max_length=3, description="ISO 4217 code.")
 
 
 class FlowConfirmation(SQLModel, table=True):

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lca.characterisation import GwpMethod
-from lca.inventory import ParkInventory, build_inventory
+from lca.inventory import Allocation, ParkInventory, build_inventory
 from lca.model import solve
 from mfa.access import Caller
 from mfa.ledger import FlowCreate, record_flows
@@ -45,7 +45,7 @@ GWP_AR6 = {"co2": 1.0, "ch4": 29.8, "n2o": 273.0}
 
 
 async def _chain(
-    session: AsyncSession, caller: Caller
+    session: AsyncSession, caller: Caller, values: dict[str, str] | None = None
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     park = await create_park(
         session, ParkCreate(code="lca", name="LCA park", country="VN"), caller=caller
@@ -109,6 +109,8 @@ async def _chain(
                 unit=u,
                 period_start=JAN[0],
                 period_end=JAN[1],
+                value=(values or {}).get(m),
+                currency="VND" if m in (values or {}) else None,
             )
             for s, t, m, q, u in rows
         ],
@@ -117,11 +119,14 @@ async def _chain(
     return park.id, nodes, materials
 
 
-def _independent() -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """A, B·(c) built by hand from the recipe: columns coil, parts, scrap, module, grid."""
+def _independent(
+    f_parts: float = 800 / 900, f_scrap: float = 100 / 900
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """A, B·(c) built by hand from the recipe: columns coil, parts, scrap, module, grid.
+
+    The stamper's allocation factors default to mass (parts 800 : scrap 100)."""
     index = {"coil": 0, "parts": 1, "scrap": 2, "module": 3, "grid": 4}
     a = np.eye(5)
-    f_parts, f_scrap = 800 / 900, 100 / 900  # mass allocation at the stamper
     a[index["scrap"], index["coil"]] -= 100 / 1000
     a[index["coil"], index["parts"]] -= 1000 * f_parts / 800
     a[index["grid"], index["parts"]] -= 2000 * f_parts / 800
@@ -286,3 +291,57 @@ async def test_supply_chain_graph_follows_the_chain_with_cumulative_impacts(
     )
     shallow = supply_chain_graph(inventory, {module: 800.0}, cutoff=0.001, max_depth=1)
     assert max(n.depth for n in shallow.nodes) <= 1
+
+
+@pytest.mark.parametrize(
+    ("allocation", "shares", "f_parts"),
+    [
+        (Allocation.ECONOMIC, None, 8_000_000 / 8_200_000),  # invoiced values, VND
+        (Allocation.MASS, {"parts": 0.25, "scrap": 0.75}, 0.25),  # user shares win
+        (Allocation.MASS, None, 800 / 900),
+    ],
+)
+async def test_allocation_by_value_or_user_shares(
+    session: AsyncSession,
+    caller: Caller,
+    allocation: Allocation,
+    shares: dict[str, float] | None,
+    f_parts: float,
+) -> None:
+    park_id, nodes, materials = await _chain(
+        session, caller, values={"parts": "8000000", "scrap": "200000"}
+    )
+    inventory = await build_inventory(
+        session,
+        caller=caller,
+        park_id=park_id,
+        period_start=JAN[0],
+        period_end=JAN[1],
+        allocation=allocation,
+        shares=(
+            {nodes["stamper"]: {materials[m]: v for m, v in shares.items()}} if shares else None
+        ),
+    )
+    a, characterised, index = _independent(f_parts, 1 - f_parts)
+    demand = np.zeros(5)
+    demand[index["module"]] = 1.0
+    expected = characterised @ np.linalg.solve(a, demand)
+    result = solve(inventory, {_index(inventory, "production:assembler:module"): 1.0})
+    assert result.total == pytest.approx(expected, rel=1e-9)
+
+
+async def test_economic_allocation_without_values_falls_back_to_mass_and_says_so(
+    inventory: ParkInventory, session: AsyncSession, caller: Caller
+) -> None:
+    economic = await build_inventory(
+        session,
+        caller=caller,
+        park_id=inventory.park_id,
+        period_start=JAN[0],
+        period_end=JAN[1],
+        allocation=Allocation.ECONOMIC,
+    )
+    stamper = inventory.activity("production:stamper:parts").enterprise_id
+    assert stamper is not None
+    assert economic.allocation[stamper] == inventory.allocation[stamper]
+    assert any("economic allocation needs every output valued" in n for n in economic.notes)

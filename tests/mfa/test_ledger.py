@@ -311,3 +311,39 @@ async def test_boundary_flow_has_no_counterparty_to_confirm(
     )
     with pytest.raises(ConfirmationError):
         await confirm_flow(session, bought.flow_id, caller=caller)
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "field"),
+    [
+        ("100", None, "currency"),
+        (None, "VND", "value"),
+        ("100", "dong", "currency"),
+        ("-5", "VND", "value"),
+        ("NaN", "VND", "value"),
+    ],
+)
+async def test_flow_value_needs_a_currency_and_a_sane_number(
+    session: AsyncSession, caller: Caller, value: str | None, currency: str | None, field: str
+) -> None:
+    world = await make_world(session, caller)
+    with pytest.raises(MfaError) as raised:
+        await record_flow(
+            session,
+            world.flow("supplier", "mill", "steel-coil", "1", "t", value=value, currency=currency),
+            caller=caller,
+        )
+    assert raised.value.field == (field,)
+    assert await _count(session, flows) == 0
+
+
+async def test_reversal_negates_the_value_too(session: AsyncSession, caller: Caller) -> None:
+    world = await make_world(session, caller)
+    original = await record_flow(
+        session,
+        world.flow("mill", "customer", "steel-coil", "2", "t", value="36000000", currency="VND"),
+        caller=caller,
+    )
+    reversal = await reverse_flow(session, original.flow_id, caller=caller, reason="credit note")
+    rows = dict((await session.execute(sa.select(flows.c.id, flows.c.value))).all())
+    assert rows == {original.flow_id: 36_000_000.0, reversal: -36_000_000.0}
