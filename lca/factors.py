@@ -17,6 +17,7 @@ from typing import Final
 
 from lca.characterisation import CO2_FOSSIL, CO2E_AGGREGATED, read_rows
 from lca.errors import FactorDataError, MissingFactorError
+from lca.recycling import MaterialEmissions
 from mfa.settings import get_settings
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "combustion_factors",
     "grid_factor",
     "purchased_factor",
+    "recycling_emissions",
 ]
 
 GG_PER_KG: Final = 1e-6
@@ -153,6 +155,11 @@ def purchased_factor(material_code: str) -> PurchasedFactor | None:
     return _purchased_table(_path("purchased_materials.csv")).get(material_code)
 
 
+def recycling_emissions(material_code: str) -> MaterialEmissions | None:
+    """Per-unit emissions a recycling allocation needs for a material, or ``None`` (missing)."""
+    return _recycling_table(_path("recycling_emissions.csv")).get(material_code)
+
+
 def _path(name: str) -> Path:
     return get_settings().datasets_dir / "factors" / name
 
@@ -215,3 +222,22 @@ def _purchased_table(path: Path) -> Mapping[str, PurchasedFactor]:
     rows = read_rows(path, _purchased_row)
     _unique(path, [r.material for r in rows])
     return MappingProxyType({r.material: r for r in rows})
+
+
+def _recycling_row(row: dict[str, str]) -> tuple[str, MaterialEmissions]:
+    if not row["source"].strip():
+        raise ValueError(f"{row['material']} has no source")
+    return row["material"], MaterialEmissions(
+        e_v=float(row["e_v"]),
+        e_recycled=float(row["e_recycled"]),
+        e_recycling_eol=float(row["e_recycling_eol"]),
+        e_v_substituted=_optional(row["e_v_substituted"]),
+        e_disposal=float(row["e_disposal"]),
+    )
+
+
+@cache
+def _recycling_table(path: Path) -> Mapping[str, MaterialEmissions]:
+    rows = read_rows(path, _recycling_row)
+    _unique(path, [material for material, _ in rows])
+    return MappingProxyType(dict(rows))

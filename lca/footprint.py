@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lca.attribution import Attribution, attribute
 from lca.characterisation import GwpMethod
 from lca.inventory import ActivityKind, Allocation, ParkInventory, build_inventory
+from lca.recycling import RecyclingMethod
 from mfa.access import Caller, flow_scope
 from mfa.errors import MfaError, NotFoundError
 from mfa.models import Flow, NodeKind, ParkNode
@@ -42,6 +43,7 @@ class FootprintRequest:
     enterprise_id: int | None = None
     material_id: int | None = None
     allocation: Allocation = Allocation.MASS
+    recycling: RecyclingMethod = RecyclingMethod.CUT_OFF
     shares: tuple[tuple[int, int, float], ...] = ()
     """User allocation shares: (enterprise id, material id, share)."""
 
@@ -194,6 +196,7 @@ async def footprint(
         period_end=request.period_end,
         allocation=request.allocation,
         shares=request.share_map(),
+        recycling=request.recycling,
     )
     result = await run(lambda: compute(request, inventory, version))
     cache.put(result)

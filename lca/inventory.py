@@ -23,17 +23,22 @@ counting it as zero. This module builds plain data; ``lca.model`` turns it into 
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lca import factors
+from lca import recycling as recycling_formulas
 from lca.characterisation import CO2_FOSSIL, CO2E_AGGREGATED, ElementaryFlow, elementary_flows
 from lca.errors import MissingFactorError
+from lca.parameters import ParametersInForce, parameters_in_force
+from lca.recycling import CffParameters, RecyclingMethod
 from mfa.access import Caller, flow_scope
 from mfa.models import Flow, Material, MaterialKind, NodeKind, ParkNode
 from mfa.period import check_period
@@ -51,6 +56,7 @@ _PURCHASE_NODES = frozenset({NodeKind.SUPPLIER, NodeKind.GRID, NodeKind.RECYCLER
 class ActivityKind(StrEnum):
     PRODUCTION = "production"
     OPERATION = "operation"
+    RECYCLING = "recycling"
     PURCHASE = "purchase"
     GRID = "grid"
     TREATMENT = "treatment"
@@ -289,8 +295,16 @@ async def build_inventory(
     period_end: date,
     allocation: Allocation = Allocation.MASS,
     shares: dict[int, dict[int, float]] | None = None,
+    recycling: RecyclingMethod = RecyclingMethod.CUT_OFF,
 ) -> ParkInventory:
-    """The park's inventory for [period_start, period_end] (inclusive), cut-off recycling.
+    """The park's inventory for [period_start, period_end] (inclusive).
+
+    ``recycling``: cut-off links inputs as the ledger records them (purchases to their
+    factors, a neighbour's waste burden-free). Avoided burden and the Circular Footprint Formula
+    replace the link of every input bought from outside or received as a neighbour's waste
+    whose material (or flow) has recycling parameters: it then carries the method's burden per
+    unit, and the method's credits go on the ``AVOIDED_CO2E`` flow, reported beside the score
+    and never netted into it.
 
     ``shares`` maps enterprise id → {material id: allocation share} to override mass
     allocation for that enterprise.
@@ -301,6 +315,16 @@ async def build_inventory(
     )
     flows = elementary_flows()
     b = _Builder()
+    in_force = None
+    if recycling is not RecyclingMethod.CUT_OFF:
+        in_force = await parameters_in_force(
+            session,
+            caller=caller,
+            park_id=park_id,
+            period_start=period_start,
+            period_end=period_end,
+            material_ids={m for _, _, m, _ in sums},
+        )
 
     def is_enterprise(node_id: int) -> bool:
         return nodes[node_id].kind is NodeKind.ENTERPRISE
@@ -385,7 +409,11 @@ async def build_inventory(
         src, tgt = nodes[source], nodes[target]
         if tgt.kind is NodeKind.ENTERPRISE and source != target:
             consumers = spread(target, quantity)
-            supplier = _supplier(b, src, m, materials, quantity, tgt.code, period_end)
+            supplier = None
+            if in_force is not None and f"production:{src.code}:{m.code}" not in b.by_key:
+                supplier = _recycled_input(b, recycling, in_force, src, tgt, m, quantity)
+            if supplier is None:
+                supplier = _supplier(b, src, m, materials, quantity, tgt.code, period_end)
             if supplier is not None:
                 for consumer, amount in consumers:
                     b.technosphere.append(TechnosphereExchange(supplier, consumer, amount))
@@ -535,3 +563,64 @@ def _combustion(
                     flow.uuid, activity, amount * per_kg, f"IPCC 2006 combustion of {material.code}"
                 )
             )
+
+
+AVOIDED_CO2E: Final = str(
+    uuid.uuid5(uuid.NAMESPACE_URL, "urn:circular-mfa:elementary-flow:avoided")
+)
+"""Pseudo-flow carrying avoided emissions (kg CO2e, negative for a credit); never characterised
+into a score."""
+
+_METHODS: Final = {
+    RecyclingMethod.CUT_OFF: recycling_formulas.cut_off,
+    RecyclingMethod.AVOIDED_BURDEN: recycling_formulas.avoided_burden,
+    RecyclingMethod.CIRCULAR_FOOTPRINT: recycling_formulas.circular_footprint,
+}
+_NO_RECYCLING: Final = CffParameters(r1=0.0, r2=0.0)
+
+
+def _recycled_input(
+    b: _Builder,
+    method: RecyclingMethod,
+    in_force: ParametersInForce,
+    source: _Node,
+    consumer: _Node,
+    material: _Material,
+    quantity: float,
+) -> int | None:
+    """The activity carrying an input's burden under ``method``, or None (cut-off applies).
+
+    Per unit: burden = Σ_f q_f·burden(p_f) / Σ_f q_f over the group's flows, p_f the flow's
+    own parameters or the material's; a flow with neither has no recycled content and is not
+    recycled (R1 = R2 = 0). Likewise for the avoided credits.
+    """
+    overrides = [
+        (q, p)
+        for s_id, t_id, m_id, q, p in in_force.by_flow.values()
+        if (s_id, t_id, m_id) == (source.id, consumer.id, material.id)
+    ]
+    default = in_force.by_material.get(material.id)
+    if default is None and not overrides:
+        return None
+    emissions = factors.recycling_emissions(material.code)
+    if emissions is None:
+        b.miss(material, "no recycling emission data", quantity, consumer.code)
+        return None
+    formula = _METHODS[method]
+    parts = [*overrides, (quantity - sum(q for q, _ in overrides), default or _NO_RECYCLING)]
+    results = [(q, formula(emissions, p)) for q, p in parts if q]
+    burden = sum(q * r.burden for q, r in results) / quantity
+    avoided = sum(q * r.avoided for q, r in results) / quantity
+    index = b.add(
+        f"recycling:{method.value}:{material.code}:{source.code}>{consumer.code}",
+        kind=ActivityKind.RECYCLING,
+        material_id=material.id,
+        material_code=material.code,
+        material_kind=material.kind,
+        unit=CANONICAL_UNIT[material.dimension],
+    )
+    origin = f"{method.value} of {material.code}"
+    b.biosphere.append(BiosphereExchange(CO2E_AGGREGATED, index, burden, origin))
+    if avoided:
+        b.biosphere.append(BiosphereExchange(AVOIDED_CO2E, index, avoided, origin))
+    return index

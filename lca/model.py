@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lca.characterisation import CO2E_AGGREGATED, GwpMethod, characterisation_factors
-from lca.inventory import ParkInventory
+from lca.inventory import AVOIDED_CO2E, ParkInventory
 
 
 def _bw2calc() -> Any:
@@ -47,6 +47,8 @@ class Footprint:
     supply: NDArray[np.float64]
     uncharacterised_flows: tuple[str, ...]
     contains_aggregated_co2e: bool
+    avoided: float = 0.0
+    """Avoided emissions (kg CO2e; negative for a net credit), beside ``total``, not in it."""
 
 
 def _flow_ids(inventory: ParkInventory) -> dict[str, int]:
@@ -90,6 +92,8 @@ def datapackage(
     cf_values: list[float] = []
     missing: list[str] = []
     for uuid, index in flow_ids.items():
+        if uuid == AVOIDED_CO2E:  # reported beside the score, never in it
+            continue
         value = 1.0 if uuid == CO2E_AGGREGATED else factors.get(uuid)
         if value is None:
             missing.append(uuid)
@@ -160,6 +164,12 @@ def solve(
     for activity, column in column_of.items():
         supply[activity] = calculation.supply_array[column]
     supply.setflags(write=False)
+    avoided_row = flow_ids.get(AVOIDED_CO2E)
+    avoided = (
+        float(calculation.inventory[row_of[avoided_row], :].sum())
+        if avoided_row is not None and avoided_row in row_of
+        else 0.0
+    )
     return Footprint(
         method=method,
         demand=MappingProxyType(dict(demand)),
@@ -169,4 +179,5 @@ def solve(
         supply=supply,
         uncharacterised_flows=missing,
         contains_aggregated_co2e=by_flow.get(CO2E_AGGREGATED, 0.0) != 0.0,
+        avoided=avoided,
     )

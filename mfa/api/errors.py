@@ -36,6 +36,9 @@ class UserErrorCode(Enum):
     INVALID_BATCH = "INVALID_BATCH"
     FORBIDDEN = "FORBIDDEN"
     LEDGER_IMMUTABLE = "LEDGER_IMMUTABLE"
+    MISSING_FACTOR = "MISSING_FACTOR"
+    INVALID_FACTOR_DATA = "INVALID_FACTOR_DATA"
+    INVALID_RECYCLING_PARAMETER = "INVALID_RECYCLING_PARAMETER"
 
 
 @strawberry.type(description="An input the service refused, and why.")
@@ -47,13 +50,16 @@ class UserError:
     code: UserErrorCode
 
 
+_CODES = frozenset(code.value for code in UserErrorCode)
+
+
 def user_errors(error: MfaError, *, prefix: tuple[str, ...] = ("input",)) -> list[UserError]:
     errors = error.errors if isinstance(error, BatchValidationError) else [error]
     return [
         UserError(
             field=[*prefix, *e.field] if e.field else None,
             message=e.message,
-            code=UserErrorCode(e.code),
+            code=UserErrorCode(e.code) if e.code in _CODES else UserErrorCode.INVALID,
         )
         for e in errors
     ]

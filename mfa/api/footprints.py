@@ -20,7 +20,10 @@ from lca.attribution import OUTSIDE_THE_PARK, Scope
 from lca.characterisation import GwpMethod
 from lca.graph import ROOT, supply_chain_graph
 from lca.inventory import Allocation
+from lca.parameters import record_parameters
+from lca.recycling import CffParameters, RecyclingMethod
 from mfa.api.context import Context
+from mfa.api.errors import UserError, user_errors
 from mfa.api.ids import pk_of
 from mfa.api.types import PeriodInput
 from mfa.errors import MfaError
@@ -28,6 +31,9 @@ from mfa.errors import MfaError
 MAX_GRAPH_DEPTH = 10
 
 GwpMethodType = strawberry.enum(GwpMethod, description="IPCC GWP100 factors: AR6 or AR5.")
+RecyclingMethodType = strawberry.enum(
+    RecyclingMethod, description="Recycling allocation: cut-off, avoided burden, or the PEF CFF."
+)
 AllocationType = strawberry.enum(
     Allocation, description="How a multi-product enterprise shares its inputs among products."
 )
@@ -120,6 +126,11 @@ class Footprint:
     method: GwpMethodType  # type: ignore[valid-type]
     unit: str = strawberry.field(description="Always kg CO2e.")
     total: float
+    avoided: float = strawberry.field(
+        description="Avoided emissions (kg CO2e, negative for a credit) from the recycling "
+        "allocation chosen: reported beside the total, never netted into it."
+    )
+    recycling: RecyclingMethodType  # type: ignore[valid-type]
     declared_unit: str | None = strawberry.field(
         description="The product's unit (kg, m3, kWh) for a product footprint."
     )
@@ -216,6 +227,8 @@ def _to_type(result: lca_footprint.FootprintResult, subject: str) -> Footprint:
         method=request.method,
         unit="kg CO2e",
         total=total,
+        avoided=attribution.footprint.avoided,
+        recycling=request.recycling,
         declared_unit=result.declared_unit,
         per_declared_unit=result.per_declared_unit,
         ledger_version=result.ledger_version,
@@ -269,6 +282,7 @@ class FootprintQuery:
         method: GwpMethodType = GwpMethod.AR6,  # type: ignore[valid-type]
         allocation: AllocationType = Allocation.MASS,  # type: ignore[valid-type]
         allocation_shares: list[AllocationShareInput] | None = None,
+        recycling: RecyclingMethodType = RecyclingMethod.CUT_OFF,  # type: ignore[valid-type]
     ) -> Footprint:
         if subject.product:
             enterprise_id = pk_of(subject.product.enterprise, "Enterprise", field="enterprise")
@@ -292,6 +306,7 @@ class FootprintQuery:
             material_id=material_id,
             allocation=allocation,
             shares=_shares(allocation_shares),
+            recycling=recycling,
         )
         return await _footprint(info, request, label)
 
@@ -307,6 +322,7 @@ class FootprintQuery:
         method: GwpMethodType = GwpMethod.AR6,  # type: ignore[valid-type]
         allocation: AllocationType = Allocation.MASS,  # type: ignore[valid-type]
         allocation_shares: list[AllocationShareInput] | None = None,
+        recycling: RecyclingMethodType = RecyclingMethod.CUT_OFF,  # type: ignore[valid-type]
     ) -> Footprint:
         request = lca_footprint.FootprintRequest(
             subject=lca_footprint.Subject.PARK,
@@ -316,5 +332,59 @@ class FootprintQuery:
             method=method,
             allocation=allocation,
             shares=_shares(allocation_shares),
+            recycling=recycling,
         )
         return await _footprint(info, request, "park")
+
+
+@strawberry.input(description="CFF parameters of a material, or of one flow of it.")
+class RecyclingParametersSetInput:
+    material: strawberry.ID
+    flow: strawberry.ID | None = strawberry.field(
+        default=None, description="Set for one flow only; otherwise the material's default."
+    )
+    a: float = strawberry.field(default=0.5, description="A, 0.2–0.8 (0.5 if none applies).")
+    b: float = 0.0
+    r1: float = strawberry.field(description="R1: recycled content of the input.")
+    r2: float = strawberry.field(description="R2: share recycled at end of life.")
+    r3: float = 0.0
+    qsin_qp: float = 1.0
+    qsout_qp: float = 1.0
+
+
+@strawberry.type
+class RecyclingParametersSetPayload:
+    recorded: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class FootprintMutation:
+    @strawberry.mutation(description="Record recycling-allocation parameters; newest in force.")
+    async def recycling_parameters_set(
+        self, info: Info[Context, None], input: RecyclingParametersSetInput
+    ) -> RecyclingParametersSetPayload:
+        ctx = info.context
+        try:
+            parameters = CffParameters(
+                r1=input.r1,
+                r2=input.r2,
+                r3=input.r3,
+                a=input.a,
+                b=input.b,
+                qsin_qp=input.qsin_qp,
+                qsout_qp=input.qsout_qp,
+            )
+            material_id = pk_of(input.material, "Material", field="material")
+            flow_id = pk_of(input.flow, "Flow", field="flow") if input.flow else None
+            async with ctx.write() as session:
+                await record_parameters(
+                    session,
+                    parameters,
+                    caller=ctx.caller,
+                    material_id=material_id,
+                    flow_id=flow_id,
+                )
+        except MfaError as exc:
+            return RecyclingParametersSetPayload(recorded=False, user_errors=user_errors(exc))
+        return RecyclingParametersSetPayload(recorded=True, user_errors=[])

@@ -15,6 +15,7 @@ from mfa.models.ledger import (
 )
 from mfa.models.material import Material, MaterialKind
 from mfa.models.park import NodeKind, Park, ParkNode
+from mfa.models.recycling import RecyclingParameters
 
 guard.install(SQLModel.metadata)
 metadata = SQLModel.metadata
@@ -31,6 +32,7 @@ __all__ = [
     "Park",
     "ParkNode",
     "RecordBatch",
+    "RecyclingParameters",
     "StockReading",
     "metadata",
 ]

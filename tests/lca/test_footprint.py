@@ -345,3 +345,80 @@ async def test_economic_allocation_without_values_falls_back_to_mass_and_says_so
     assert stamper is not None
     assert economic.allocation[stamper] == inventory.allocation[stamper]
     assert any("economic allocation needs every output valued" in n for n in economic.notes)
+
+
+# Hand-worked recycling allocation for the ore bought by the mill (2 kg per kg coil), per kg:
+# Ev = 2.0, E_recycled = 0.5, E_recyclingEoL = 0.4, E*v = Ev, E_D = 0.1;
+# A = 0.5, R1 = 0.3, R2 = 0.6, R3 = 0, Qsin/Qp = 0.9, Qsout/Qp = 0.8.
+ORE_EMISSIONS = {"e_v": 2.0, "e_recycled": 0.5, "e_recycling_eol": 0.4, "e_disposal": 0.1}
+ORE_PARAMETERS = {"a": 0.5, "r1": 0.3, "r2": 0.6, "qsin_qp": 0.9, "qsout_qp": 0.8}
+
+
+# CFF: (1−0.3)·2.0 + 0.3·0.5·0.5 + 0.3·0.5·2.0·0.9 + 0.5·0.6·0.4 + (1−0.6)·0.1
+#    = 1.4 + 0.075 + 0.27 + 0.12 + 0.04 = 1.905; credit −0.5·0.6·2.0·0.8 = −0.48
+# Avoided burden: 2.0 + (1−0.6)·0.1 = 2.04; credit −0.6·(2.0 − 0.4) = −0.96
+# CFF with the flow's own R1 = 1: 0 + 0.25 + 0.9 + 0.12 + 0.04 = 1.31; credit −0.48
+@pytest.mark.parametrize(
+    ("method", "flow_r1", "burden", "avoided"),
+    [
+        ("circular_footprint", None, 1.905, -0.48),
+        ("avoided_burden", None, 2.04, -0.96),
+        ("circular_footprint", 1.0, 1.31, -0.48),
+        ("cut_off", None, 0.0, 0.0),
+    ],
+)
+async def test_recycling_allocation_of_a_purchased_input(
+    session: AsyncSession,
+    caller: Caller,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    flow_r1: float | None,
+    burden: float,
+    avoided: float,
+) -> None:
+    import sqlalchemy as sa
+
+    from lca import factors
+    from lca.parameters import record_parameters
+    from lca.recycling import CffParameters, MaterialEmissions, RecyclingMethod
+
+    park_id, _, materials = await _chain(session, caller)
+    monkeypatch.setattr(
+        factors,
+        "recycling_emissions",
+        lambda code: MaterialEmissions(**ORE_EMISSIONS) if code == "ore" else None,
+    )
+    await record_parameters(
+        session, CffParameters(**ORE_PARAMETERS), caller=caller, material_id=materials["ore"]
+    )
+    if flow_r1 is not None:
+        ore_flow = (
+            await session.execute(
+                sa.text("SELECT id FROM flow WHERE material_id = :m"), {"m": materials["ore"]}
+            )
+        ).scalar_one()
+        await record_parameters(
+            session,
+            CffParameters(**(ORE_PARAMETERS | {"r1": flow_r1})),
+            caller=caller,
+            material_id=materials["ore"],
+            flow_id=ore_flow,
+        )
+    inventory = await build_inventory(
+        session,
+        caller=caller,
+        park_id=park_id,
+        period_start=JAN[0],
+        period_end=JAN[1],
+        recycling=RecyclingMethod(method),
+    )
+    a, characterised, index = _independent()
+    demand = np.zeros(5)
+    demand[index["module"]] = 1.0
+    x = np.linalg.solve(a, demand)
+    ore_per_module = 2.0 * x[index["coil"]]  # 2000 kg ore for 1000 kg coil
+    result = solve(inventory, {_index(inventory, "production:assembler:module"): 1.0})
+    assert result.total == pytest.approx(characterised @ x + burden * ore_per_module, rel=1e-9)
+    assert result.avoided == pytest.approx(avoided * ore_per_module, rel=1e-9, abs=1e-15)
+    missing = {(m.material_code, m.reason) for m in inventory.missing}
+    assert (("ore", "no cradle-to-gate factor") in missing) is (method == "cut_off")

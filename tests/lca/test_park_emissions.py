@@ -156,3 +156,35 @@ async def test_footprint_is_cached_until_a_new_ledger_entry(sample_gql: GraphQLC
 async def test_footprint_of_a_boundary_node_is_refused(sample_gql: GraphQLClient) -> None:
     body = await sample_gql.raw(FOOTPRINT, {"subject": {"enterprise": "bm90"}, "period": JAN})
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+SET_PARAMETERS = """mutation S($input: RecyclingParametersSetInput!) {
+  recyclingParametersSet(input: $input) { recorded userErrors { field code message } } }"""
+
+
+async def test_recycling_method_without_emission_data_is_reported_missing(
+    sample_gql: GraphQLClient,
+) -> None:
+    _, enterprises, materials = await _ids(sample_gql)
+    bad = await sample_gql(
+        SET_PARAMETERS,
+        {"input": {"material": materials["pp-granules"], "r1": 0.2, "r2": 0.5, "a": 0.9}},
+    )
+    assert bad["recyclingParametersSet"]["recorded"] is False
+    assert [e["code"] for e in bad["recyclingParametersSet"]["userErrors"]] == [
+        "INVALID_RECYCLING_PARAMETER"
+    ]
+    good = await sample_gql(
+        SET_PARAMETERS, {"input": {"material": materials["pp-granules"], "r1": 0.2, "r2": 0.5}}
+    )
+    assert good["recyclingParametersSet"] == {"recorded": True, "userErrors": []}
+    query = """query F($subject: FootprintSubjectInput!, $period: PeriodInput!) {
+      footprint(subject: $subject, period: $period, recycling: CIRCULAR_FOOTPRINT) {
+        total avoided recycling missingFactors { materialCode reason } } }"""
+    subject = {"enterprise": enterprises["phuoc-tan-moulding"]}
+    result = (await sample_gql(query, {"subject": subject, "period": JAN}))["footprint"]
+    assert result["recycling"] == "CIRCULAR_FOOTPRINT"
+    assert result["avoided"] == 0.0
+    assert {"materialCode": "pp-granules", "reason": "no recycling emission data"} in result[
+        "missingFactors"
+    ]
