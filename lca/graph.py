@@ -33,10 +33,10 @@ class GraphNode:
 
 @dataclass(frozen=True, slots=True)
 class GraphEdge:
-    """``amount`` units of the producer's product go to the consumer (``ROOT``: the demand)."""
+    """``amount`` units of the producer's product go to the consumer (keys as on the nodes)."""
 
-    producer: int
-    consumer: int
+    producer: str
+    consumer: str
     amount: float
     cumulative: float
 
@@ -68,7 +68,8 @@ def supply_chain_graph(
         SameNodeEachVisitGraphTraversal,
     )
 
-    calculation, _, _ = calculate(inventory, demand, method=method)
+    calculation, ids, _ = calculate(inventory, demand, method=method)
+    index_of = {identifier: j for j, identifier in enumerate(ids.activity)}
     total = float(calculation.score)
     if total == 0:
         return SupplyGraph(total, cutoff, max_depth, (), ())
@@ -80,13 +81,22 @@ def supply_chain_graph(
         warnings.simplefilter("ignore")
         traversal.traverse()
     activities = inventory.activities
+
+    def key(identifier: int) -> str:
+        if identifier == ROOT:
+            return "demand"
+        if identifier in index_of:
+            return activities[index_of[identifier]].key
+        return f"brightway:{identifier}"  # an activity of the linked background
+
     nodes = []
     for unique_id, node in traversal.nodes.items():
-        activity = None if unique_id == ROOT else node.activity_datapackage_id
+        identifier = ROOT if unique_id == ROOT else node.activity_datapackage_id
+        activity = index_of.get(identifier)
         nodes.append(
             GraphNode(
                 activity=activity,
-                key="demand" if activity is None else activities[activity].key,
+                key=key(identifier),
                 depth=node.depth,
                 supply=float(node.supply_amount),
                 unit="" if activity is None else activities[activity].unit,
@@ -97,11 +107,11 @@ def supply_chain_graph(
     by_unique = traversal.nodes
     edges = tuple(
         GraphEdge(
-            producer=by_unique[e.producer_unique_id].activity_datapackage_id,
+            producer=key(by_unique[e.producer_unique_id].activity_datapackage_id),
             consumer=(
-                ROOT
+                key(ROOT)
                 if e.consumer_unique_id == ROOT
-                else by_unique[e.consumer_unique_id].activity_datapackage_id
+                else key(by_unique[e.consumer_unique_id].activity_datapackage_id)
             ),
             amount=float(e.amount),
             cumulative=float(by_unique[e.producer_unique_id].cumulative_score),

@@ -136,6 +136,9 @@ class ParkInventory:
     missing: tuple[MissingFactor, ...]
     notes: tuple[str, ...]
     allocation: dict[int, dict[int, float]] = field(default_factory=dict)
+    links: tuple[tuple[int, str, str], ...] = ()
+    """Purchase activities supplied by a linked Brightway activity: (index, database, code)."""
+    background_project: str | None = None
 
     def activity(self, key: str) -> Activity:
         for activity in self.activities:
@@ -157,6 +160,7 @@ class _Material:
     code: str
     kind: MaterialKind
     dimension: Dimension
+    link: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,8 @@ class _Builder:
     biosphere: list[BiosphereExchange] = field(default_factory=list)
     missing: dict[tuple[str, str], list[object]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    links: dict[int, tuple[str, str]] = field(default_factory=dict)
+    background_project: str | None = None
 
     def add(self, key: str, **values: object) -> int:
         if key not in self.by_key:
@@ -210,9 +216,22 @@ async def _load(
         )
     }
     materials = {
-        r.id: _Material(r.id, r.code, MaterialKind(r.kind), Dimension(r.dimension))
+        r.id: _Material(
+            r.id,
+            r.code,
+            MaterialKind(r.kind),
+            Dimension(r.dimension),
+            (r.brightway_database, r.brightway_code) if r.brightway_database else None,
+        )
         for r in await session.execute(
-            sa.select(material_t.c.id, material_t.c.code, material_t.c.kind, material_t.c.dimension)
+            sa.select(
+                material_t.c.id,
+                material_t.c.code,
+                material_t.c.kind,
+                material_t.c.dimension,
+                material_t.c.brightway_database,
+                material_t.c.brightway_code,
+            )
         )
     }
     sums = await session.execute(
@@ -296,8 +315,12 @@ async def build_inventory(
     allocation: Allocation = Allocation.MASS,
     shares: dict[int, dict[int, float]] | None = None,
     recycling: RecyclingMethod = RecyclingMethod.CUT_OFF,
+    background_project: str | None = None,
 ) -> ParkInventory:
     """The park's inventory for [period_start, period_end] (inclusive).
+
+    ``background_project``: purchases of materials linked to a Brightway activity are supplied
+    by that project's activity (``lca.linking``) instead of a factor from ``datasets``.
 
     ``recycling``: cut-off links inputs as the ledger records them (purchases to their
     factors, a neighbour's waste burden-free). Avoided burden and the Circular Footprint Formula
@@ -314,7 +337,7 @@ async def build_inventory(
         session, caller=caller, park_id=park_id, start=period_start, end=period_end
     )
     flows = elementary_flows()
-    b = _Builder()
+    b = _Builder(background_project=background_project)
     in_force = None
     if recycling is not RecyclingMethod.CUT_OFF:
         in_force = await parameters_in_force(
@@ -459,6 +482,8 @@ async def build_inventory(
         missing=missing,
         notes=tuple(b.notes),
         allocation=allocation_by,
+        links=tuple((index, db, code) for index, (db, code) in sorted(b.links.items())),
+        background_project=background_project if b.links else None,
     )
 
 
@@ -521,6 +546,9 @@ def _supplier(
         material_kind=material.kind,
         unit=unit,
     )
+    if b.background_project is not None and material.link is not None:
+        b.links[index] = material.link  # supplied by the Brightway project's activity
+        return index
     purchased = factors.purchased_factor(material.code)
     if purchased is None:
         b.miss(material, "no cradle-to-gate factor", quantity, consumer_code)

@@ -109,6 +109,8 @@ class MaterialRow:
     renewable: bool
     secondary: bool
     description: str | None
+    brightway_database: str | None
+    brightway_code: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,8 @@ _MATERIAL_FIELDS = (
     "renewable",
     "secondary",
     "description",
+    "brightway_database",
+    "brightway_code",
 )
 _CONFIRMATION_FIELDS = (
     "id",

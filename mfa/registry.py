@@ -201,3 +201,31 @@ async def ids_by_code(
         for r in await session.execute(sa.select(material_table.c.code, material_table.c.id))
     }
     return nodes, materials
+
+
+async def link_material(
+    session: AsyncSession,
+    material_id: int,
+    *,
+    caller: Caller,
+    database: str | None,
+    code: str | None,
+) -> Material:
+    """Link a material to an activity of the configured Brightway project, or unlink it.
+
+    Master data, not ledger: the link is replaced. Whether the activity exists is checked when
+    a footprint exports the project, which names a missing key.
+    """
+    authorize(caller, Action.ADMINISTER)
+    material = await session.get(Material, material_id)
+    if material is None:
+        raise NotFoundError(f"no material with id {material_id}", field=("material",))
+    if (database is None) != (code is None):
+        raise MfaError("give both database and code, or neither", field=("code",))
+    for name, value in (("database", database), ("code", code)):
+        if value is not None and not (0 < len(value.strip()) <= 200):
+            raise MfaError(f"{name} must be 1 to 200 characters", field=(name,))
+    material.brightway_database = database.strip() if database else None
+    material.brightway_code = code.strip() if code else None
+    await session.flush()
+    return material

@@ -18,7 +18,7 @@ from strawberry.types import Info
 from lca import footprint as lca_footprint
 from lca.attribution import OUTSIDE_THE_PARK, Scope
 from lca.characterisation import GwpMethod
-from lca.graph import ROOT, supply_chain_graph
+from lca.graph import supply_chain_graph
 from lca.inventory import Allocation
 from lca.parameters import record_parameters
 from lca.recycling import CffParameters, RecyclingMethod
@@ -164,11 +164,6 @@ class Footprint:
             cutoff=cutoff,
             max_depth=max_depth,
         )
-        activities = self.result.inventory.activities
-
-        def key(index: int) -> str:
-            return "demand" if index == ROOT else activities[index].key
-
         return SupplyGraph(
             total=found.total,
             cutoff=found.cutoff,
@@ -186,8 +181,8 @@ class Footprint:
             ],
             edges=[
                 SupplyGraphEdge(
-                    producer=key(e.producer),
-                    consumer=key(e.consumer),
+                    producer=e.producer,
+                    consumer=e.consumer,
                     amount=e.amount,
                     cumulative=e.cumulative,
                 )

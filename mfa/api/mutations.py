@@ -119,6 +119,19 @@ class MaterialCreatePayload:
     user_errors: list[UserError]
 
 
+@strawberry.input(description="Link a material to a Brightway activity; null key unlinks it.")
+class MaterialLinkInput:
+    material: strawberry.ID
+    database: str | None = None
+    code: str | None = None
+
+
+@strawberry.type
+class MaterialLinkPayload:
+    material: Material | None
+    user_errors: list[UserError]
+
+
 @strawberry.input(description="One report of a flow.")
 class FlowRecordInput:
     source: strawberry.ID
@@ -336,6 +349,31 @@ class RegistryMutation:
         row = await info.context.materials.load(material.id or 0)
         assert row is not None
         return MaterialCreatePayload(material=Material.from_row(row), user_errors=[])
+
+
+@strawberry.type
+class MaterialLinkMutation:
+    @strawberry.mutation(description="Link a material to an activity of the Brightway project.")
+    async def material_link(
+        self, info: Info[Context, None], input: MaterialLinkInput
+    ) -> MaterialLinkPayload:
+        try:
+            material_id = pk_of(input.material, "Material", field="material")
+            await _in_transaction(
+                info,
+                lambda s: registry.link_material(
+                    s,
+                    material_id,
+                    caller=info.context.caller,
+                    database=input.database,
+                    code=input.code,
+                ),
+            )
+        except MfaError as exc:
+            return MaterialLinkPayload(material=None, user_errors=user_errors(exc))
+        async with info.context.read() as session:
+            rows = await reads.materials_by_id(session, [material_id], caller=info.context.caller)
+        return MaterialLinkPayload(material=Material.from_row(rows[material_id]), user_errors=[])
 
 
 @strawberry.type

@@ -18,7 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from mfa.api.analyses import AnalysisQuery
 from mfa.api.errors import ErrorPolicy
 from mfa.api.footprints import FootprintMutation, FootprintQuery
-from mfa.api.mutations import LedgerMutation, RegistryMutation
+from mfa.api.mutations import LedgerMutation, MaterialLinkMutation, RegistryMutation
 from mfa.api.queries import CatalogueQuery, LedgerQuery
 from mfa.api.types import BoundaryNode, Enterprise, Flow, Material, Park, RecordBatch
 from mfa.settings import Settings, get_settings
@@ -30,7 +30,7 @@ class Query(CatalogueQuery, LedgerQuery, AnalysisQuery, FootprintQuery):
 
 
 @strawberry.type
-class Mutation(RegistryMutation, LedgerMutation, FootprintMutation):
+class Mutation(RegistryMutation, MaterialLinkMutation, LedgerMutation, FootprintMutation):
     pass
 
 

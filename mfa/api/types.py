@@ -182,6 +182,12 @@ def enterprise(row: reads.NodeRow) -> Enterprise:
     return built
 
 
+@strawberry.type(description="An activity of a Brightway project, by key.")
+class BrightwayKey:
+    database: str
+    code: str
+
+
 @strawberry.type(description="A material of the catalogue, with its classification codes.")
 class Material(Node):
     id: strawberry.ID
@@ -197,6 +203,9 @@ class Material(Node):
     renewable: bool
     secondary: bool = strawberry.field(description="Reused or recycled (non-virgin) content.")
     description: str | None
+    brightway_activity: BrightwayKey | None = strawberry.field(
+        description="The Brightway activity purchases of it are linked to, if any."
+    )
 
     @staticmethod
     def from_row(row: reads.MaterialRow) -> Material:
@@ -214,6 +223,11 @@ class Material(Node):
             renewable=row.renewable,
             secondary=row.secondary,
             description=row.description,
+            brightway_activity=(
+                BrightwayKey(database=row.brightway_database, code=row.brightway_code or "")
+                if row.brightway_database
+                else None
+            ),
         )
 
 

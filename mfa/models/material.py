@@ -39,6 +39,14 @@ class MaterialBase(SQLModel):
     renewable: bool = Field(default=False, description="Renewable (e.g. bio-based) material.")
     secondary: bool = Field(default=False, description="Reused or recycled, not virgin, content.")
     description: str | None = Field(default=None, max_length=2000)
+    brightway_database: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Database of the Brightway activity this material is bought as, if linked.",
+    )
+    brightway_code: str | None = Field(
+        default=None, max_length=200, description="Code of that Brightway activity."
+    )
 
 
 class Material(MaterialBase, table=True):

@@ -337,3 +337,97 @@ def test_park_ids_avoid_every_background_id() -> None:
 
     assert park_ids(small, 3) == range(PARK_ID_OFFSET, PARK_ID_OFFSET + 3)
     assert park_ids(crowded, 3) == range(PARK_ID_OFFSET + 2, PARK_ID_OFFSET + 5)
+
+
+async def test_park_footprint_with_a_linked_purchase_includes_the_background(
+    bw2data: Any, project: Project, session: Any, caller: Any
+) -> None:
+    """The mill buys steel linked to ``("bg", "steel")``: 2 kg per kg of coil, and emits
+    1 kg of fossil CO2 per kg of coil itself. Its coil's footprint is the dense solve of the
+    same park in front of the background, less the aggregated CO2e the recipe adds."""
+    from datetime import date
+
+    from lca.inventory import build_inventory
+    from lca.model import solve
+    from mfa.ledger import FlowCreate, record_flows
+    from mfa.models import MaterialKind, NodeKind
+    from mfa.registry import (
+        MaterialCreate,
+        NodeCreate,
+        ParkCreate,
+        create_material,
+        create_node,
+        create_park,
+        link_material,
+    )
+    from mfa.units import Dimension
+
+    park = await create_park(session, ParkCreate(code="p", name="p", country="VN"), caller=caller)
+    assert park.id is not None
+    nodes = {}
+    for code, kind, isic in [
+        ("supplier", NodeKind.SUPPLIER, None),
+        ("mill", NodeKind.ENTERPRISE, "2410"),
+        ("customer", NodeKind.CUSTOMER, None),
+        ("atmosphere", NodeKind.ATMOSPHERE, None),
+    ]:
+        node = await create_node(
+            session,
+            NodeCreate(park_id=park.id, code=code, name=code, kind=kind, isic_code=isic),
+            caller=caller,
+        )
+        nodes[code] = node.id
+    materials = {}
+    for code, kind in [
+        ("steel", MaterialKind.PRODUCT),
+        ("coil", MaterialKind.PRODUCT),
+        ("co2-fossil", MaterialKind.EMISSION),
+    ]:
+        material = await create_material(
+            session,
+            MaterialCreate(code=code, name=code, kind=kind, dimension=Dimension.MASS),
+            caller=caller,
+        )
+        materials[code] = material.id
+    await link_material(session, materials["steel"], caller=caller, database="bg", code="steel")
+    january = (date(2025, 1, 1), date(2025, 1, 31))
+    await record_flows(
+        session,
+        [
+            FlowCreate(nodes[s], nodes[t], materials[m], q, "kg", *january)
+            for s, t, m, q in [
+                ("supplier", "mill", "steel", "2000"),
+                ("mill", "customer", "coil", "1000"),
+                ("mill", "atmosphere", "co2-fossil", "1000"),
+            ]
+        ],
+        caller=caller,
+    )
+    inventory = await build_inventory(
+        session,
+        caller=caller,
+        park_id=park.id,
+        period_start=january[0],
+        period_end=january[1],
+        background_project=project.name,
+    )
+    assert not [m for m in inventory.missing if m.material_code == "steel"]
+    coil = inventory.activity("production:mill:coil").index
+    result = solve(inventory, {coil: 1.0})
+    expected = _dense_score(_float32)[0] - PARK_CO2E
+    assert result.total == pytest.approx(expected, rel=RTOL)
+    assert sum(result.by_activity.values()) == pytest.approx(result.total, rel=RTOL)
+    assert sum(result.by_flow.values()) == pytest.approx(result.total, rel=RTOL)
+    unlinked = await build_inventory(
+        session, caller=caller, park_id=park.id, period_start=january[0], period_end=january[1]
+    )
+    assert solve(unlinked, {coil: 1.0}).total == pytest.approx(PARK_CO2, rel=RTOL)
+
+    from lca.attribution import Scope, attribute
+
+    mill = inventory.activity("production:mill:coil").enterprise_id
+    assert mill is not None
+    split = attribute(inventory, enterprise_ids=frozenset({mill}), demand={coil: 1.0})
+    assert split.by_scope[Scope.SCOPE_1] == pytest.approx(PARK_CO2, rel=RTOL)
+    assert split.by_scope[Scope.SCOPE_3_CATEGORY_1] == pytest.approx(expected - PARK_CO2, rel=RTOL)
+    assert split.by_enterprise["outside the park"] == pytest.approx(expected - PARK_CO2, rel=RTOL)

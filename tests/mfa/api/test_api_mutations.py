@@ -296,3 +296,23 @@ async def test_registry_mutations_refuse_bad_codes(gql: GraphQLClient) -> None:
         },
     )
     assert [e["field"] for e in bad_ewc["materialCreate"]["userErrors"]] == [["input", "ewcCode"]]
+
+
+LINK = """mutation L($input: MaterialLinkInput!) {
+  materialLink(input: $input) {
+    material { code brightwayActivity { database code } } userErrors { field code }
+  }
+}"""
+
+
+async def test_material_link_sets_and_clears_the_brightway_key(gql: GraphQLClient) -> None:
+    ids = await _world(gql)
+    linked = await gql(LINK, {"input": {"material": ids["coil"], "database": "ei", "code": "x1"}})
+    assert linked["materialLink"]["material"]["brightwayActivity"] == {
+        "database": "ei",
+        "code": "x1",
+    }
+    half = await gql(LINK, {"input": {"material": ids["coil"], "database": "ei"}})
+    assert [e["field"] for e in half["materialLink"]["userErrors"]] == [["input", "code"]]
+    cleared = await gql(LINK, {"input": {"material": ids["coil"]}})
+    assert cleared["materialLink"]["material"]["brightwayActivity"] is None
