@@ -28,14 +28,6 @@ from lca.inventory import AVOIDED_CO2E, ParkInventory
 from lca.linking import BackgroundKey, LinkedBackground, activity_id, export_background, park_ids
 
 
-def _bw2calc() -> Any:
-    """bw2calc, imported on first use: it imports bw2data, which takes a second and logs its
-    data directory to stdout, neither of which the CLI or a schema export should pay for."""
-    import bw2calc
-
-    return bw2calc
-
-
 @dataclass(frozen=True, slots=True)
 class Footprint:
     """The result of one demand: the score, and where it comes from, summing exactly to it."""
@@ -166,10 +158,14 @@ def calculate(
     uncharacterised flows. Callers own the mutable LCA object; ``solve`` freezes its results."""
     package, ids, missing = datapackage(inventory, method)
     background = ids.background.datapackages if ids.background is not None else ()
-    calculation = _bw2calc().LCA(
+    # Imported here: bw2calc imports bw2data, which takes a second and logs its data folder to
+    # stdout, neither of which the CLI or a schema export should pay for.
+    from lca.solver import park_lca
+
+    calculation = park_lca(
+        [package, *background],
         # a demand on a linked purchase is a demand on the project's activity supplying it
         {ids.supplier[j]: amount for j, amount in demand.items()},
-        data_objs=[package, *background],
     )
     calculation.lci()
     calculation.lcia()

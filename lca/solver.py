@@ -404,6 +404,20 @@ def _indices(rows: IdArray, cols: IdArray) -> NDArray[Any]:
 # --- solving ---------------------------------------------------------------------------------
 
 
+def park_lca(
+    datapackages: Any,
+    demand: Mapping[int, float],
+    *,
+    method: SolverMethod | str = SolverMethod.AUTO,
+    options: SolverOptions = DEFAULT_OPTIONS,
+) -> Any:
+    """A loaded ``bw2calc.LCA`` that solves by size (direct below ``options.direct_below``
+    activities, GMRES + Jacobi above), for callers that need the LCA object itself (attribution
+    and graph traversal in ``lca.model``). Call ``lci()`` and ``lcia()`` on it as usual."""
+    clean = {int(key): float(amount) for key, amount in demand.items()}
+    return _ParkLCA(clean, _packages(datapackages), method=_method(method), options=options)
+
+
 def solve(
     datapackages: Any,
     demand: Mapping[int, float],
