@@ -266,7 +266,7 @@ async def test_scopes_from_the_stampers_view_match_the_block_decomposition(
 async def test_supply_chain_graph_follows_the_chain_with_cumulative_impacts(
     inventory: ParkInventory,
 ) -> None:
-    from lca.graph import ROOT, supply_chain_graph
+    from lca.graph import supply_chain_graph
 
     a, characterised, index = _independent()
     module = _index(inventory, "production:assembler:module")
@@ -279,11 +279,13 @@ async def test_supply_chain_graph_follows_the_chain_with_cumulative_impacts(
     assert keys[module].cumulative == pytest.approx(graph.total, rel=1e-9)
     edges = {(e.producer, e.consumer): e for e in graph.edges}
     parts = _index(inventory, "production:stamper:parts")
-    coil = _index(inventory, "production:mill:coil")
-    assert edges[(module, ROOT)].amount == pytest.approx(800.0)
-    assert edges[(parts, module)].amount == pytest.approx(800.0)  # 1 kg parts per kg module
+    module_key, parts_key = "production:assembler:module", "production:stamper:parts"
+    assert edges[(module_key, "demand")].amount == pytest.approx(800.0)
+    assert edges[(parts_key, module_key)].amount == pytest.approx(800.0)  # 1 kg per kg module
     # The coil into the parts: 1000·(8/9)/800 kg per kg of parts, for 800 kg of parts.
-    assert edges[(coil, parts)].amount == pytest.approx(1000 * 8 / 9, rel=1e-9)
+    assert edges[("production:mill:coil", parts_key)].amount == pytest.approx(
+        1000 * 8 / 9, rel=1e-9
+    )
     x = np.linalg.solve(a, demand)
     assert keys[parts].cumulative == pytest.approx(
         float(characterised @ np.linalg.solve(a, np.eye(5)[index["parts"]] * x[index["parts"]])),
