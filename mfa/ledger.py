@@ -21,7 +21,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -420,11 +420,8 @@ async def _write(
             )
     flow_ids: dict[int, int] = {}
     if plan.flows:
-        result = await session.execute(
-            sa.insert(flow_table).returning(flow_table.c.id, sort_by_parameter_order=True),
-            [checked[i].values for i in plan.flows],
-        )
-        flow_ids = dict(zip(plan.flows, result.scalars().all(), strict=True))
+        inserted = await _insert(session, flow_table, [checked[i].values for i in plan.flows])
+        flow_ids = dict(zip(plan.flows, inserted, strict=True))
     confirmation_ids: dict[int, int] = {}
     if plan.confirms:
         order = list(plan.confirms)
@@ -438,14 +435,26 @@ async def _write(
             )
             flow_ids[index] = target_id
             values.append(_confirmation_values(checked[index], target_id, candidate, tolerance))
-        result = await session.execute(
-            sa.insert(confirmation_table).returning(
-                confirmation_table.c.id, sort_by_parameter_order=True
-            ),
-            values,
-        )
-        confirmation_ids = dict(zip(order, result.scalars().all(), strict=True))
+        inserted = await _insert(session, confirmation_table, values)
+        confirmation_ids = dict(zip(order, inserted, strict=True))
     return [Recorded(flow_ids[i], confirmation_ids.get(i)) for i in range(len(checked))]
+
+
+async def _insert(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` in batched statements; their new ids, in the order of ``rows``.
+
+    PostgreSQL ties RETURNING rows to parameter sets (``sort_by_parameter_order``). SQLite
+    cannot, and SQLAlchemy would fall back to one INSERT per row; there the ids are sorted
+    instead, which is sound because the batch holds SQLite's single write lock, the ledger
+    tables refuse DELETE, and an INTEGER PRIMARY KEY (without AUTOINCREMENT) takes one more
+    than the largest rowid: a batch's ids ascend in the order its rows are inserted.
+    """
+    ordered = session.get_bind().dialect.name != "sqlite"
+    result = await session.execute(
+        sa.insert(table).returning(table.c.id, sort_by_parameter_order=ordered), rows
+    )
+    ids = list(result.scalars().all())
+    return ids if ordered else sorted(ids)
 
 
 async def _check_all(
@@ -501,11 +510,20 @@ async def record_flow(
     return recorded
 
 
+_HASHED_FIELDS = sorted(f.name for f in fields(FlowCreate))
+_HASH_ENCODER = json.JSONEncoder(default=str, sort_keys=True)
+
+
 def batch_hash(entries: Sequence[FlowCreate]) -> str:
-    """SHA-256 of the rows as submitted, to tell a replay from a different batch."""
+    """SHA-256 of the rows as submitted, to tell a replay from a different batch.
+
+    Each row is its fields as sorted JSON (``str`` for decimals and dates), one per line;
+    read with getattr rather than ``dataclasses.asdict``, which deep-copies every field.
+    """
     digest = hashlib.sha256()
     for entry in entries:
-        digest.update(json.dumps(asdict(entry), default=str, sort_keys=True).encode())
+        row = {name: getattr(entry, name) for name in _HASHED_FIELDS}
+        digest.update(_HASH_ENCODER.encode(row).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
@@ -790,7 +808,4 @@ async def record_stocks(
         raise errors[0] if len(errors) == 1 else BatchValidationError(errors)
     if not values:
         return []
-    result = await session.execute(
-        sa.insert(stock_table).returning(stock_table.c.id, sort_by_parameter_order=True), values
-    )
-    return list(result.scalars())
+    return await _insert(session, stock_table, values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 from mfa.errors import NotFoundError
 
@@ -12,8 +13,11 @@ def to_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
+@lru_cache(maxsize=4096)
 def decode_global_id(value: str) -> tuple[str, int] | None:
-    """``(type name, primary key)`` or None when the text is not one of our ids."""
+    """``(type name, primary key)`` or None when the text is not one of our ids.
+
+    Cached: a batch of flows repeats a park's few hundred ids thousands of times."""
     try:
         padded = value + "=" * (-len(value) % 4)
         type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import sqlalchemy as sa
 from factories import FEB, JAN, make_world
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mfa.access import Caller
+from mfa.db import session_factory
 from mfa.errors import (
     BatchValidationError,
     ConfirmationError,
@@ -347,3 +350,22 @@ async def test_reversal_negates_the_value_too(session: AsyncSession, caller: Cal
     reversal = await reverse_flow(session, original.flow_id, caller=caller, reason="credit note")
     rows = dict((await session.execute(sa.select(flows.c.id, flows.c.value))).all())
     assert rows == {original.flow_id: 36_000_000.0, reversal: -36_000_000.0}
+
+
+async def test_batch_ids_follow_the_input_order_in_few_statements(
+    engine: AsyncEngine,
+    caller: Caller,
+    count_statements: Callable[[AsyncEngine], list[str]],
+) -> None:
+    """Each returned id is the row of its input (distinct quantities tell them apart), and a
+    batch of 2,000 rows is a handful of multi-row statements, not one INSERT per row."""
+    async with session_factory(engine)() as session, session.begin():
+        world = await make_world(session, caller)
+    rows = [world.flow("supplier", "mill", "steel-coil", str(i + 1), "kg") for i in range(2000)]
+    statements = count_statements(engine)
+    async with session_factory(engine)() as session, session.begin():
+        result = await record_flows(session, rows, caller=caller)
+    assert len(statements) < 30, len(statements)
+    async with session_factory(engine)() as session:
+        quantity = dict((await session.execute(sa.select(flows.c.id, flows.c.quantity))).all())
+    assert [quantity[e.flow_id] for e in result.entries] == [float(i + 1) for i in range(2000)]
