@@ -42,7 +42,9 @@ class RecordBatch(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=500)
     idempotency_key: str | None = Field(default=None, max_length=200)
     content_hash: str | None = Field(
-        default=None, max_length=64, description="SHA-256 of the batch's rows as submitted."
+        default=None,
+        max_length=64,
+        description="SHA-256 of the batch's rows as submitted, when it has an idempotency key.",
     )
     row_count: int = 0
     recorded_by: str = Field(max_length=200)
