@@ -484,8 +484,9 @@ async def _check_all(
             recorded_at=recorded_at,
             batch_id=batch_id,
         )
-        prefix = (*field_prefix, str(index)) if field_prefix else ()
-        errors.extend(e.at(*prefix) for e in row_errors)
+        if row_errors:
+            prefix = (*field_prefix, str(index)) if field_prefix else ()
+            errors.extend(e.at(*prefix) for e in row_errors)
         if row is not None:
             checked.append(row)
     if errors:
