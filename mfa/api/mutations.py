@@ -218,6 +218,20 @@ class FlowsRecordInput:
     )
 
 
+def _flows_record_from_input(
+    cls: type[FlowsRecordInput], value: Mapping[str, Any], _context: object
+) -> FlowsRecordInput:
+    """Build the batch and its rows in one pass, skipping strawberry's per-row dispatch."""
+    return cls(
+        flows=[_flow_record_from_input(FlowRecordInput, row, _context) for row in value["flows"]],
+        idempotency_key=value.get("idempotencyKey"),
+        source=value.get("source"),
+    )
+
+
+get_object_definition(FlowsRecordInput, strict=True).from_input = _flows_record_from_input
+
+
 @strawberry.type
 class FlowsRecordPayload:
     batch: RecordBatch | None
