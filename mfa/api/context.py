@@ -7,9 +7,9 @@ DataLoaders batch the look-ups that a page could not prefetch.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -61,7 +61,3 @@ class Context(BaseContext):
             return [found.get(key) for key in keys]
 
         return DataLoader(load_fn=load)
-
-
-async def load_many(loader: DataLoader[int, Any], keys: Iterable[int]) -> list[Any]:
-    return list(await loader.load_many(list(keys)))

@@ -7,7 +7,7 @@ through the request's DataLoaders.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Generic, Protocol, TypeVar
@@ -383,10 +383,6 @@ async def _flow_by_pk(info: Info[Context, None], pk: int | None) -> Flow | None:
         return None
     row = await info.context.flows.load(pk)
     return None if row is None else Flow.from_row(row)
-
-
-def flows_in_order(rows: dict[int, reads.FlowRow], pks: Sequence[int]) -> list[Flow]:
-    return [Flow.from_row(rows[pk]) for pk in pks if pk in rows]
 
 
 @strawberry.input(description="An inclusive range of dates.")
