@@ -1,0 +1,27 @@
+"""API clients, roles and the audit trail: TO BE FILLED by the access-control work.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-28 03:40:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,27 @@
+"""Park versions for the response cache: TO BE FILLED by the read-path work.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-28 03:40:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
