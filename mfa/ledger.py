@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +60,6 @@ from mfa.period import check_period
 from mfa.units import CANONICAL_UNIT, Dimension, parse_amount, to_canonical
 
 DEFAULT_TRANSFER_TOLERANCE = 0.02
-_KEY_CHUNK = 400  # transfer keys per look-up statement (5 parameters each)
 
 flow_table = Flow.__table__  # type: ignore[attr-defined]
 confirmation_table = FlowConfirmation.__table__  # type: ignore[attr-defined]
@@ -335,41 +335,81 @@ def _validate(
     return _Checked(values, is_transfer, key, canonical, reporter_id), []
 
 
+_KEY_NAMES = ("source_id", "target_id", "material_id", "period_start", "period_end")
+
+
+def _keys_as_rows(
+    dialect: str, keys: Sequence[tuple[int, int, int, date, date]]
+) -> tuple[sa.FromClause, list[sa.ColumnElement[Any]]]:
+    """The transfer keys as a table of one JSON parameter, and its five key columns.
+
+    One parameter, whatever the number of keys, so the statement compiles once and is cached;
+    the join lets each database walk the keys and find each through ``ix_flow_transfer_key``.
+    (A row-value ``IN`` list makes SQLite scan every flow once per statement instead: 0.14 s
+    per batch at 100,000 flows, growing with the ledger.)
+    """
+    payload = json.dumps(
+        [
+            {
+                "source_id": s,
+                "target_id": t,
+                "material_id": m,
+                "period_start": a.isoformat(),
+                "period_end": b.isoformat(),
+            }
+            for s, t, m, a, b in keys
+        ]
+    )
+    if dialect == "sqlite":
+        rows = sa.func.json_each(sa.bindparam("keys", payload)).table_valued("value").alias("k")
+        return rows, [sa.func.json_extract(rows.c.value, f"$.{name}") for name in _KEY_NAMES]
+    typed = [sa.column(name, flow_table.c[name].type) for name in _KEY_NAMES]
+    rows = (
+        sa.func.jsonb_to_recordset(sa.cast(sa.bindparam("keys", payload), JSONB))
+        .table_valued(*typed)
+        .render_derived(with_types=True)
+        .alias("k")
+    )
+    return rows, [rows.c[name] for name in _KEY_NAMES]
+
+
 async def _open_transfers(
     session: AsyncSession, keys: Sequence[tuple[int, int, int, date, date]]
 ) -> dict[tuple[int, int, int, date, date], list[_Candidate]]:
     """Recorded transfers with these keys that are neither reversed nor confirmed yet."""
     found: dict[tuple[int, int, int, date, date], list[_Candidate]] = defaultdict(list)
+    if not keys:
+        return found
     f = flow_table.alias("f")
     reversal = flow_table.alias("reversal")
-    key_columns = sa.tuple_(
-        f.c.source_id, f.c.target_id, f.c.material_id, f.c.period_start, f.c.period_end
+    rows, key_columns = _keys_as_rows(session.get_bind().dialect.name, sorted(set(keys)))
+    on = sa.and_(
+        *(f.c[name] == column for name, column in zip(_KEY_NAMES, key_columns, strict=True))
     )
-    unique_keys = sorted(set(keys))
-    for start in range(0, len(unique_keys), _KEY_CHUNK):
-        chunk = unique_keys[start : start + _KEY_CHUNK]
-        rows = await session.execute(
-            sa.select(
-                f.c.id,
-                f.c.source_id,
-                f.c.target_id,
-                f.c.material_id,
-                f.c.period_start,
-                f.c.period_end,
-                f.c.reporting_party_id,
-                f.c.quantity,
-            )
-            .where(
-                key_columns.in_(chunk),
-                f.c.reverses_id.is_(None),
-                ~sa.exists().where(reversal.c.reverses_id == f.c.id),
-                ~sa.exists().where(confirmation_table.c.flow_id == f.c.id),
-            )
-            .order_by(f.c.id)
+    result = await session.execute(
+        sa.select(
+            f.c.id,
+            f.c.source_id,
+            f.c.target_id,
+            f.c.material_id,
+            f.c.period_start,
+            f.c.period_end,
+            f.c.reporting_party_id,
+            f.c.quantity,
+            f.c.reverses_id,
         )
-        for r in rows:
-            key = (r.source_id, r.target_id, r.material_id, r.period_start, r.period_end)
-            found[key].append(_Candidate(r.reporting_party_id, r.quantity, flow_id=r.id))
+        .select_from(rows.join(f, on))
+        .where(
+            ~sa.exists().where(reversal.c.reverses_id == f.c.id),
+            ~sa.exists().where(confirmation_table.c.flow_id == f.c.id),
+        )
+        .order_by(f.c.id)
+    )
+    for r in result:
+        if r.reverses_id is not None:  # a reversal is never open (tested here, not in SQL,
+            continue  # where SQLite would pick the reverses_id index and scan every flow)
+        key = (r.source_id, r.target_id, r.material_id, r.period_start, r.period_end)
+        found[key].append(_Candidate(r.reporting_party_id, r.quantity, flow_id=r.id))
     return found
 
 

@@ -72,7 +72,15 @@ class Flow(SQLModel, table=True):
         ),
         sa.UniqueConstraint("reverses_id", name="uq_flow_reverses_id"),
         sa.Index("ix_flow_park_id_id", "park_id", "id"),
-        sa.Index("ix_flow_source_period", "source_id", "period_start"),
+        # A source's books by period, and the transfer key the ledger links reports on.
+        sa.Index(
+            "ix_flow_transfer_key",
+            "source_id",
+            "period_start",
+            "target_id",
+            "material_id",
+            "period_end",
+        ),
         sa.Index("ix_flow_target_period", "target_id", "period_start"),
     )
 

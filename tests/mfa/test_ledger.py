@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from mfa.errors import (
     SelfFlowError,
     UnitError,
 )
-from mfa.ledger import confirm_flow, record_flow, record_flows, reverse_flow
+from mfa.ledger import FlowCreate, confirm_flow, record_flow, record_flows, reverse_flow
 from mfa.models import Flow, FlowConfirmation
 
 flows = Flow.__table__  # type: ignore[attr-defined]
@@ -369,3 +370,40 @@ async def test_batch_ids_follow_the_input_order_in_few_statements(
     async with session_factory(engine)() as session:
         quantity = dict((await session.execute(sa.select(flows.c.id, flows.c.quantity))).all())
     assert [quantity[e.flow_id] for e in result.entries] == [float(i + 1) for i in range(2000)]
+
+
+async def test_a_batch_links_every_counterpart_report_with_one_lookup(
+    engine: AsyncEngine,
+    caller: Caller,
+    count_statements: Callable[[AsyncEngine], list[str]],
+) -> None:
+    """1,000 counterpart reports, each for a different transfer recorded earlier, confirm
+    their own transfer (quantities tell them apart) and cost one look-up statement, not one
+    per key or per few hundred keys."""
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(1000)]
+
+    def report(day: date, reporter: str) -> FlowCreate:
+        return world.flow(
+            "mill",
+            "stamper",
+            "steel-coil",
+            str(day.toordinal() % 997 + 1),
+            "kg",
+            period=(day, day),
+            reporter=reporter,
+        )
+
+    async with session_factory(engine)() as session, session.begin():
+        world = await make_world(session, caller)
+        first = await record_flows(session, [report(d, "mill") for d in days], caller=caller)
+    statements = count_statements(engine)
+    async with session_factory(engine)() as session, session.begin():
+        second = await record_flows(session, [report(d, "stamper") for d in days], caller=caller)
+    assert [e.flow_id for e in second.entries] == [e.flow_id for e in first.entries]
+    assert all(e.linked for e in second.entries)
+    lookups = [s for s in statements if "flow_confirmation" in s and s.startswith("SELECT")]
+    assert len(lookups) == 1, lookups
+    async with session_factory(engine)() as session:
+        statuses = (await session.execute(sa.select(confirmations.c.status))).scalars().all()
+    assert len(statuses) == 1000
+    assert set(statuses) == {"confirmed"}
