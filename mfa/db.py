@@ -82,6 +82,35 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+_SQLITE_EMPTY_WRITE = sa.text("UPDATE park SET code = code WHERE 0")
+
+
+async def begin_writing(session: AsyncSession) -> None:
+    """On SQLite, begin the transaction and take the database's one write lock now.
+
+    The driver (pysqlite, under aiosqlite) sends ``BEGIN`` only before a statement that
+    changes data, so until then a session's reads run outside any transaction. An empty write
+    makes it begin: every read that follows sees what other writers committed and no other
+    writer can commit before this one. PostgreSQL needs nothing: its transaction began with
+    the session's first statement.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(_SQLITE_EMPTY_WRITE)
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """``session.begin_nested()`` that stays inside the caller's transaction on SQLite too.
+
+    A ``SAVEPOINT`` sent before SQLite's transaction has begun is itself the outermost
+    transaction, and releasing it commits, whatever the caller then decides. Beginning the
+    transaction first (``begin_writing``) keeps the savepoint nested, as on PostgreSQL.
+    """
+    await begin_writing(session)
+    async with session.begin_nested():
+        yield
+
+
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session whose work commits on success and rolls back on any exception.

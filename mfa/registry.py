@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mfa.access import Action, Caller, authorize
+from mfa.db import savepoint
 from mfa.errors import DuplicateError, MfaError, NotFoundError
 from mfa.models import Material, MaterialKind, NodeKind, Park, ParkNode
 from mfa.units import Dimension
@@ -54,7 +55,7 @@ def _optional(value: str | None) -> str | None:
 
 async def _insert(session: AsyncSession, obj: Park | ParkNode | Material, what: str) -> None:
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             session.add(obj)
             await session.flush()
     except IntegrityError as exc:
