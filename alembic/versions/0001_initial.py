@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from alembic import op
 from mfa.models.guard import append_only_ddl, drop_append_only_ddl
 
+LEDGER = ("flow", "flow_confirmation", "stock_reading")  # the append-only tables of 0001
+
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -182,12 +184,12 @@ def upgrade() -> None:
     op.create_index("ix_flow_confirmation_batch_id", "flow_confirmation", ["batch_id"])
 
     # get_context(), not get_bind(): there is no connection in offline (--sql) mode.
-    for statement in append_only_ddl(op.get_context().dialect.name):
+    for statement in append_only_ddl(op.get_context().dialect.name, LEDGER):
         op.execute(sa.DDL(statement))
 
 
 def downgrade() -> None:
-    for statement in drop_append_only_ddl(op.get_context().dialect.name):
+    for statement in drop_append_only_ddl(op.get_context().dialect.name, LEDGER, function=True):
         op.execute(sa.DDL(statement))
     # Children before parents; each table's indexes and constraints go with it.
     op.drop_table("flow_confirmation")

@@ -12,9 +12,10 @@ from mfa.access import Caller
 from mfa.db import session_factory
 from mfa.errors import LedgerImmutableError
 from mfa.ledger import record_flow
-from mfa.models import Flow, Park
+from mfa.models import AuditEvent, Flow, Park, Role
 
 flows = Flow.__table__  # type: ignore[attr-defined]
+events = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 async def _one_flow(engine: AsyncEngine, caller: Caller) -> int:
@@ -74,3 +75,33 @@ async def test_database_refuses_raw_sql_update_and_delete(
             await connection.execute(sa.select(flows.c.quantity).where(flows.c.id == flow_id))
         ).scalar_one()
     assert quantity == 10_000.0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_event SET allowed = true WHERE id = :id", "DELETE FROM audit_event"],
+)
+async def test_the_audit_trail_refuses_raw_sql_update_and_delete(
+    engine: AsyncEngine, statement: str
+) -> None:
+    async with session_factory(engine)() as session, session.begin():
+        session.add(
+            AuditEvent(subject="intruder", role=Role.AUDITOR, action="record", allowed=False)
+        )
+    async with engine.connect() as connection:
+        event_id = (await connection.execute(sa.select(events.c.id))).scalar_one()
+        with pytest.raises(DBAPIError, match="append-only"):
+            await connection.execute(sa.text(statement), {"id": event_id})
+        await connection.rollback()
+        allowed = (await connection.execute(sa.select(events.c.allowed))).scalars().all()
+    assert allowed == [False]
+
+
+async def test_orm_guard_refuses_to_change_an_audit_event(engine: AsyncEngine) -> None:
+    async with session_factory(engine)() as session:
+        event = AuditEvent(subject="intruder", role=Role.AUDITOR, action="record", allowed=False)
+        session.add(event)
+        await session.flush()
+        event.allowed = True
+        with pytest.raises(LedgerImmutableError, match="audit_event"):
+            await session.flush()
