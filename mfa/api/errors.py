@@ -2,16 +2,20 @@
 
 Mutations catch ``MfaError`` and return it as ``UserError``s. Queries let it propagate:
 ``ErrorPolicy`` keeps its message and adds ``extensions.code`` and ``extensions.field``.
-Anything else is a bug: the client sees "Unexpected error." with a request id, and the log
-holds the traceback under that id.
+Anything else is a bug: the client sees "Unexpected error." with the request id, and the log
+holds the traceback under that id. A lost database connection is not a bug but a transient
+fault: it is masked the same way, with code ``UNAVAILABLE`` (HTTP 503, see ``mfa.api.http``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from contextvars import ContextVar
 from enum import Enum
 
+import asyncpg.exceptions
+import sqlalchemy.exc
 import strawberry
 from strawberry.extensions import MaskErrors
 
@@ -19,6 +23,48 @@ from graphql import GraphQLError
 from mfa.errors import BatchValidationError, MfaError
 
 log = logging.getLogger("mfa.api")
+
+_request_id: ContextVar[str | None] = ContextVar("mfa_request_id", default=None)
+
+
+def request_id() -> str:
+    """The id of the request being served (set by ``mfa.api.http.RequestGuard`` and sent back
+    as ``X-Request-Id``), or a fresh one outside a request."""
+    return _request_id.get() or uuid.uuid4().hex
+
+
+def set_request_id(value: str | None) -> None:
+    """Bind ``value`` to the request being served (``None`` when it ends)."""
+    _request_id.set(value)
+
+
+MASKED = {
+    "INTERNAL": "Unexpected error.",
+    "UNAVAILABLE": "The database is unavailable: retry in a moment.",
+}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be reached or dropped the connection
+    (a restart, a failover, SQLite's writer lock): transient, so the client is told to retry
+    (HTTP 503). Looks down the chain of causes, where SQLAlchemy keeps the driver's error."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and (
+            seen.connection_invalidated
+            or isinstance(seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
+        ):
+            return True
+        if isinstance(
+            seen,
+            OSError
+            | sqlalchemy.exc.TimeoutError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError,
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @strawberry.enum
@@ -78,14 +124,18 @@ class ErrorPolicy(MaskErrors):
                 error.extensions = {"code": original.code, "field": list(original.field)}
                 processed.append(error)
             else:
-                request_id = uuid.uuid4().hex
+                current = request_id()
+                unavailable = is_unavailable(original)
                 log.error(
-                    "unexpected error in %s (request %s)",
+                    "%s error in %s (request %s)",
+                    "database unavailable" if unavailable else "unexpected",
                     error.path,
-                    request_id,
+                    current,
                     exc_info=(type(original), original, original.__traceback__),
                 )
                 masked = self.anonymise_error(error)
-                masked.extensions = {"code": "INTERNAL", "requestId": request_id}
+                code = "UNAVAILABLE" if unavailable else "INTERNAL"
+                masked.message = MASKED[code]
+                masked.extensions = {"code": code, "requestId": current}
                 processed.append(masked)
         return processed

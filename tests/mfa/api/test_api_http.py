@@ -11,7 +11,7 @@ from conftest import GraphQLClient
 import graphql
 from mfa.api.schema import export_sdl
 from mfa.app import create_app
-from mfa.settings import Environment, Settings
+from mfa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -49,20 +49,6 @@ async def test_no_graphiql_when_disabled(database_url: str) -> None:
         assert "GraphiQL" not in page.text
         assert (await http.get("/graphiql-assets/graphiql.min.js")).status_code == 404
     await app.state.engine.dispose()
-
-
-async def test_healthz_touches_the_database(gql: GraphQLClient, tmp_path: Path) -> None:
-    ok = await gql.http.get("/healthz")
-    assert (ok.status_code, ok.json()) == (200, {"status": "ok"})
-    broken = create_app(
-        Settings(database_url="postgresql://nobody@127.0.0.1:1/none", environment=Environment.TEST)
-    )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=broken), base_url="http://test"
-    ) as http:
-        down = await http.get("/healthz")
-    assert down.status_code == 503
-    assert down.json()["status"] == "unavailable"
 
 
 async def test_mutation_over_get_is_refused_with_405(gql: GraphQLClient) -> None:
