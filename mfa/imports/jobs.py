@@ -1,0 +1,688 @@
+"""Import jobs: a file's movements recorded as one ledger batch, all or nothing, once.
+
+A job runs in two passes over the file, both streamed in chunks so memory stays bounded:
+
+1. *validate*: every row is checked (``mfa.imports.rows``) and looked up among the movements
+   already imported; nothing is written. Rejected rows go to a CSV file with an ``error``
+   column. A dry run stops here (status ``VALIDATED``, counts and errors kept).
+2. *record*: unless some row was rejected and the caller did not ask for the good rows only,
+   the rows are recorded under one ``RecordBatch`` (kind ``file``, the file's SHA-256 as its
+   content hash, ``profile: file name`` as its source), with each movement's natural key in
+   ``imported_movement``. Pass 1's checked rows are reused when there are at most
+   ``KEPT_ROWS`` of them; a larger file is read and checked again, chunk by chunk.
+
+Pass 2 runs in one transaction with the job's final status, so the batch is recorded whole
+or not at all: a failure, or a process killed half-way, leaves the ledger as it was. A
+movement whose natural key (per reporting enterprise and ERP) is already imported is
+skipped, so repeating a file or importing an overlapping later export records nothing
+twice; one whose figures changed since is rejected, since the ledger corrects by reversal.
+
+Progress of running jobs is kept in this process (``PROGRESS``): a SQLite database cannot
+take progress updates while the job's own transaction holds its write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mfa.access import Action, Caller, authorize
+from mfa.audit import audited_transaction
+from mfa.db import transaction
+from mfa.errors import BatchValidationError, DuplicateError, MfaError, NotFoundError
+from mfa.imports.errors import ImportFileError, ImportJobError
+from mfa.imports.profiles import Profile, load_profile
+from mfa.imports.reader import TableFile, open_table, read_chunks, rejected_csv
+from mfa.imports.rows import (
+    Checked,
+    Lookup,
+    Movement,
+    NodeInfo,
+    RowChecker,
+    RowError,
+    align_columns,
+    file_row,
+    missing_columns,
+)
+from mfa.ledger import DEFAULT_TRANSFER_TOLERANCE, append_flows
+from mfa.models import (
+    BatchKind,
+    ImportedMovement,
+    ImportJob,
+    ImportStatus,
+    Material,
+    NodeKind,
+    Park,
+    ParkNode,
+    RecordBatch,
+)
+from mfa.models._types import utcnow
+from mfa.registry import get_park
+from mfa.settings import Settings
+from mfa.units import Dimension
+
+CHUNK_ROWS = 10_000
+KEPT_ROWS = 100_000  # files with at most this many new movements are read once, not twice
+KEPT_ERRORS = 1000  # errors stored on the job; ``error_count`` counts them all
+_KEY_LOOKUP = 400
+
+movement_table = ImportedMovement.__table__  # type: ignore[attr-defined]
+node_table = ParkNode.__table__  # type: ignore[attr-defined]
+material_table = Material.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """``phase`` is ``validating`` or ``recording``; ``rows_total`` is known once validated."""
+
+    phase: str
+    rows_done: int
+    rows_total: int | None = None
+
+
+PROGRESS: dict[int, JobProgress] = {}
+ProgressCallback = Callable[[JobProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """What a caller asks to import: a stored file, the profile, the park and the options."""
+
+    park_id: int
+    profile: str
+    path: Path
+    file_name: str
+    enterprise_id: int | None = None
+    dry_run: bool = False
+    good_rows_only: bool = False
+    encoding: str | None = None
+    sheet: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """The service settings a job reads."""
+
+    datasets: Path
+    import_dir: Path
+    max_bytes: int
+    tolerance: float = DEFAULT_TRANSFER_TOLERANCE
+    chunk_rows: int = CHUNK_ROWS
+
+    @classmethod
+    def of(cls, settings: Settings) -> JobSettings:
+        return cls(
+            datasets=settings.datasets_dir,
+            import_dir=settings.import_dir,
+            max_bytes=settings.import_max_bytes,
+            tolerance=settings.transfer_tolerance,
+        )
+
+
+@dataclass(slots=True)
+class _Tally:
+    rows_total: int = 0
+    rows_ignored: int = 0
+    rows_already_imported: int = 0
+    rows_rejected: int = 0
+    to_record: int = 0
+    flows_recorded: int = 0
+    flows_linked: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[Movement] | None = field(default_factory=list)  # pass 1's, while few
+
+    def add_errors(self, errors: Sequence[RowError]) -> None:
+        self.error_count += len(errors)
+        room = KEPT_ERRORS - len(self.errors)
+        self.errors.extend(e.as_dict() for e in errors[: max(room, 0)])
+
+
+class _Rejected(Exception):
+    """Rows were rejected and the caller wants all or nothing: roll the transaction back."""
+
+    def __init__(self, tally: _Tally) -> None:
+        super().__init__("rows rejected")
+        self.tally = tally
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def rejected_path(import_dir: Path, job_id: int) -> Path:
+    return import_dir / f"job-{job_id}-rejected.csv"
+
+
+async def create_job(
+    session: AsyncSession, request: ImportRequest, *, caller: Caller, settings: JobSettings
+) -> ImportJob:
+    """Register a file for import (status ``PENDING``) after checking what can be checked
+    without reading it; with an idempotency key already used, the existing job."""
+    authorize(caller, Action.RECORD, park_id=request.park_id)
+    await get_park(session, request.park_id)
+    profile = load_profile(request.profile, datasets=settings.datasets)
+    if profile.enterprise is None and request.enterprise_id is None:
+        raise MfaError(
+            f"profile {profile.name} reads one enterprise's books: name the enterprise",
+            field=("enterprise",),
+        )
+    if request.enterprise_id is not None:
+        node = await session.get(ParkNode, request.enterprise_id)
+        if node is None or node.park_id != request.park_id or node.kind != NodeKind.ENTERPRISE:
+            raise NotFoundError(
+                f"no enterprise with id {request.enterprise_id} in the park",
+                field=("enterprise",),
+            )
+    file_hash, size = file_sha256(request.path)
+    if request.idempotency_key is not None:
+        existing = (
+            await session.execute(
+                sa.select(ImportJob).where(
+                    ImportJob.idempotency_key == request.idempotency_key  # type: ignore[arg-type]
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            if existing.file_hash != file_hash:
+                raise DuplicateError(
+                    f"idempotency key {request.idempotency_key!r} was used for another file: "
+                    "use a new key for a new file",
+                    field=("idempotencyKey",),
+                )
+            return existing
+    job = ImportJob(
+        park_id=request.park_id,
+        enterprise_id=request.enterprise_id,
+        profile=profile.name,
+        file_name=request.file_name[:255],
+        file_hash=file_hash,
+        file_size=size,
+        stored_path=str(request.path),
+        encoding=request.encoding,
+        sheet=request.sheet,
+        idempotency_key=request.idempotency_key,
+        dry_run=request.dry_run,
+        good_rows_only=request.good_rows_only,
+        status=ImportStatus.PENDING,
+        created_by=caller.subject,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: int, *, caller: Caller) -> ImportJob:
+    job = await session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFoundError(f"no import job with id {job_id}", field=("id",))
+    authorize(caller, Action.READ, park_id=job.park_id)
+    return job
+
+
+async def _lookup(session: AsyncSession, park_id: int, enterprise_id: int | None) -> Lookup:
+    nodes: dict[str, NodeInfo] = {}
+    by_code: dict[str, NodeInfo] = {}
+    rows = await session.execute(
+        sa.select(
+            node_table.c.id,
+            node_table.c.code,
+            node_table.c.kind,
+            node_table.c.tax_id,
+            node_table.c.name,
+        ).where(node_table.c.park_id == park_id)
+    )
+    for r in rows:
+        info = NodeInfo(r.id, NodeKind(r.kind), r.code)
+        by_code[r.code] = info
+        # A partner may be named by its code, its tax id or its name (case aside); the code
+        # wins over the others, a tax id over a name.
+        nodes.setdefault(r.name.casefold(), info)
+        if r.tax_id:
+            nodes[r.tax_id] = info
+    nodes.update(by_code)
+    materials = {
+        r.code: (r.id, Dimension(r.dimension))
+        for r in await session.execute(
+            sa.select(material_table.c.code, material_table.c.id, material_table.c.dimension)
+        )
+    }
+    enterprise = next((n for n in by_code.values() if n.id == enterprise_id), None)
+    return Lookup(nodes=nodes, materials=materials, enterprise=enterprise)
+
+
+async def _imported(
+    session: AsyncSession, system: str, movements: Sequence[Movement]
+) -> dict[tuple[int, str], str]:
+    """``(reporting party, natural key) → content hash`` of these movements already imported."""
+    found: dict[tuple[int, str], str] = {}
+    keys = sorted({(m.entry.reporting_party_id or 0, m.key) for m in movements})
+    for start in range(0, len(keys), _KEY_LOOKUP):
+        rows = await session.execute(
+            sa.select(
+                movement_table.c.reporting_party_id,
+                movement_table.c.natural_key,
+                movement_table.c.content_hash,
+            ).where(
+                movement_table.c.system == system,
+                sa.tuple_(movement_table.c.reporting_party_id, movement_table.c.natural_key).in_(
+                    keys[start : start + _KEY_LOOKUP]
+                ),
+            )
+        )
+        found.update({(r.reporting_party_id, r.natural_key): r.content_hash for r in rows})
+    return found
+
+
+def _new_movements(
+    profile: Profile, checked: Checked, imported: dict[tuple[int, str], str]
+) -> tuple[list[Movement], int]:
+    """The movements not imported yet, and how many were (same figures). A movement imported
+    with other figures becomes an error of ``checked``."""
+    fresh: list[Movement] = []
+    repeats = 0
+    for m in checked.movements:
+        earlier = imported.get((m.entry.reporting_party_id or 0, m.key))
+        if earlier is None:
+            fresh.append(m)
+        elif earlier == m.content_hash:
+            repeats += 1
+        else:
+            checked.errors.append(
+                RowError(
+                    m.row,
+                    profile.key[0],
+                    m.key,
+                    "this movement was imported before with other figures: reverse the "
+                    "recorded flow and record the correction",
+                )
+            )
+    return fresh, repeats
+
+
+class _FileRun:
+    """Reads one job's file chunk by chunk and checks each chunk, for one pass."""
+
+    def __init__(self, table: TableFile, profile: Profile, lookup: Lookup, chunk_rows: int):
+        self.table = table
+        self.profile = profile
+        self.lookup = lookup
+        self.chunk_rows = chunk_rows
+
+    def _checked(self) -> Iterator[tuple[pd.DataFrame, Checked]]:
+        checker = RowChecker(self.profile, self.lookup, decimal=self.table.decimal)
+        for raw in read_chunks(self.table, chunk_rows=self.chunk_rows):
+            chunk = align_columns(raw, self.profile)
+            yield chunk, checker.check(chunk)
+
+    async def chunks(self) -> AsyncIterator[tuple[pd.DataFrame, Checked]]:
+        """Read and check each chunk in a worker thread, so that a job running inside the
+        API's process leaves its event loop free to answer other requests."""
+        rows = self._checked()
+        while (item := await asyncio.to_thread(next, rows, None)) is not None:
+            yield item
+
+
+def _write_rejected(
+    writer: Any, chunk: pd.DataFrame, errors: Sequence[RowError], header: list[str]
+) -> None:
+    reasons: dict[int, list[str]] = {}
+    for e in errors:
+        reasons.setdefault(e.row, []).append(f"{e.column}: {e.reason}")
+    for index, cells in zip(chunk.index, chunk.to_dict("records"), strict=True):
+        row = file_row(int(index))
+        if row in reasons:
+            writer.writerow([row, *(cells.get(c, "") for c in header), "; ".join(reasons[row])])
+
+
+async def _validate(
+    session: AsyncSession,
+    run: _FileRun,
+    *,
+    rejected: Path,
+    progress: ProgressCallback,
+) -> _Tally:
+    tally = _Tally()
+    rejected_rows: set[int] = set()
+    header = list(run.table.header)
+    rejected.parent.mkdir(parents=True, exist_ok=True)
+    with rejected_csv(rejected) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", *header, "error"])
+        async for chunk, checked in run.chunks():
+            imported = await _imported(session, run.profile.system, checked.movements)
+            fresh, repeats = _new_movements(run.profile, checked, imported)
+            checked.errors.sort(key=lambda e: e.row)
+            tally.rows_total += len(chunk)
+            tally.rows_ignored += checked.ignored
+            tally.rows_already_imported += repeats
+            tally.to_record += len(fresh)
+            if tally.kept is not None:
+                tally.kept.extend(fresh)
+                if len(tally.kept) > KEPT_ROWS:
+                    tally.kept = None  # a large file: pass 2 reads it again
+            tally.add_errors(checked.errors)
+            rejected_rows |= checked.rejected_rows
+            _write_rejected(writer, chunk, checked.errors, header)
+            progress(JobProgress("validating", tally.rows_total))
+    tally.rows_rejected = len(rejected_rows)
+    if not tally.error_count:
+        await asyncio.to_thread(rejected.unlink, missing_ok=True)
+    if tally.rows_total == 0:
+        raise ImportFileError(
+            f"{run.table.name!r} has a header but no rows: there is nothing to import",
+            field=("file",),
+        )
+    return tally
+
+
+def _ledger_errors(exc: MfaError, movements: Sequence[Movement]) -> list[RowError]:
+    """The ledger's refusal of some rows, named by file row and the profile's column."""
+    errors = exc.errors if isinstance(exc, BatchValidationError) else [exc]
+    out = []
+    for e in errors:
+        index = int(e.field[1]) if len(e.field) > 1 and e.field[1].isdigit() else 0
+        m = movements[min(index, len(movements) - 1)]
+        out.append(RowError(m.row, e.field[-1] if e.field else "", m.key, e.message))
+    return out
+
+
+async def _fresh_movements(
+    session: AsyncSession, run: _FileRun, tally: _Tally
+) -> AsyncIterator[list[Movement]]:
+    """Pass 2's input, chunk by chunk: what pass 1 kept, or the file read and checked again
+    (the same rows pass, since the checks and the transaction's view are the same)."""
+    if tally.kept is not None:
+        for start in range(0, len(tally.kept), run.chunk_rows):
+            yield tally.kept[start : start + run.chunk_rows]
+        return
+    async for _chunk, checked in run.chunks():
+        imported = await _imported(session, run.profile.system, checked.movements)
+        yield _new_movements(run.profile, checked, imported)[0]
+
+
+async def _record(
+    session: AsyncSession,
+    run: _FileRun,
+    job: ImportJob,
+    tally: _Tally,
+    *,
+    caller: Caller,
+    tolerance: float,
+    progress: ProgressCallback,
+) -> int | None:
+    """Pass 2: record the new movements of the good rows under one batch; its id."""
+    if tally.to_record == 0:
+        return None
+    batch = RecordBatch(
+        kind=BatchKind.FILE,
+        source=f"{run.profile.name}: {job.file_name}"[:500],
+        content_hash=job.file_hash,
+        row_count=tally.to_record,
+        recorded_by=caller.subject,
+    )
+    session.add(batch)
+    await session.flush()
+    assert batch.id is not None
+    assert job.id is not None
+    done = chunks = 0
+    progress(JobProgress("recording", done, tally.to_record))
+    async for fresh in _fresh_movements(session, run, tally):
+        if not fresh:
+            continue
+        try:
+            recorded = await append_flows(
+                session,
+                [m.entry for m in fresh],
+                caller=caller,
+                batch_id=batch.id,
+                tolerance=tolerance,
+            )
+        except MfaError as exc:
+            refused = _ledger_errors(exc, fresh)
+            tally.add_errors(refused)
+            tally.rows_rejected += len({e.row for e in refused})
+            raise _Rejected(tally) from exc
+        # RETURNING makes SQLAlchemy send multi-row INSERTs ("insertmanyvalues"); a plain
+        # executemany is one statement per row on asyncpg, each firing the park-version
+        # trigger (mfa.models.version).
+        await session.execute(
+            sa.insert(movement_table).returning(movement_table.c.id),
+            [
+                {
+                    "reporting_party_id": m.entry.reporting_party_id,
+                    "system": run.profile.system,
+                    "natural_key": m.key,
+                    "content_hash": m.content_hash,
+                    "flow_id": r.flow_id,
+                    "confirmation_id": r.confirmation_id,
+                    "job_id": job.id,
+                }
+                for m, r in zip(fresh, recorded, strict=True)
+            ],
+        )
+        linked = sum(1 for r in recorded if r.linked)
+        tally.flows_linked += linked
+        tally.flows_recorded += len(recorded) - linked
+        done += len(fresh)
+        chunks += 1
+        if chunks & (chunks - 1) == 0:  # after chunks 1, 2, 4, 8...
+            await _refresh_statistics(session)
+        progress(JobProgress("recording", done, tally.to_record))
+    return batch.id
+
+
+async def _refresh_statistics(session: AsyncSession) -> None:
+    """On PostgreSQL, ``ANALYZE`` the tables the job writes, inside its transaction (which
+    counts its own new rows). Without statistics the planner takes a fresh ledger for empty
+    and scans every flow for each chunk's open transfers, so that an import's cost grows
+    with the square of its size (docs/performance.md, "PostgreSQL without planner
+    statistics"); analysing after chunks 1, 2, 4, 8... keeps them within 2× of the truth."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(sa.text("ANALYZE flow, flow_confirmation, imported_movement"))
+
+
+def _finish(job: ImportJob, tally: _Tally, status: ImportStatus, message: str | None) -> None:
+    job.status = status
+    job.rows_total = tally.rows_total
+    job.rows_rejected = tally.rows_rejected
+    job.rows_ignored = tally.rows_ignored
+    job.rows_already_imported = tally.rows_already_imported
+    job.flows_recorded = tally.flows_recorded
+    job.flows_linked = tally.flows_linked
+    job.error_count = tally.error_count
+    job.errors = tally.errors
+    job.message = message[:2000] if message else None
+    job.finished_at = utcnow()
+
+
+def _summary(tally: _Tally, *, dry_run: bool) -> str:
+    verb = "would record" if dry_run else "recorded"
+    return (
+        f"{tally.rows_total} rows: {verb} {tally.to_record}, "
+        f"{tally.rows_already_imported} already imported, {tally.rows_ignored} ignored by the "
+        f"profile, {tally.rows_rejected} rejected"
+    )
+
+
+async def run_job(
+    factory: async_sessionmaker[AsyncSession],
+    job_id: int,
+    *,
+    caller: Caller,
+    settings: JobSettings,
+    on_progress: ProgressCallback | None = None,
+) -> ImportJob:
+    """Run a ``PENDING`` job to ``VALIDATED`` (dry run), ``SUCCEEDED`` or ``FAILED``.
+
+    Each phase owns its transaction: the job turns ``RUNNING`` in a short one; the import
+    and the job's final state commit together; a failure rolls the import back and records
+    why in a short one of its own.
+    """
+
+    def progress(state: JobProgress) -> None:
+        PROGRESS[job_id] = state
+        if on_progress is not None:
+            on_progress(state)
+
+    async with transaction(factory) as session:
+        job = await get_job(session, job_id, caller=caller)
+        if job.status is not ImportStatus.PENDING:
+            raise ImportJobError(
+                f"import job {job_id} is {job.status.value}, not pending", field=("job",)
+            )
+        job.status = ImportStatus.RUNNING
+    tally = _Tally()
+    try:
+        async with audited_transaction(factory, operation=f"import job {job_id}") as session:
+            job = await get_job(session, job_id, caller=caller)
+            profile = load_profile(job.profile, datasets=settings.datasets)
+            if file_sha256(Path(job.stored_path))[0] != job.file_hash:
+                raise ImportFileError(
+                    f"{job.file_name!r} changed since it was submitted: submit it again",
+                    field=("file",),
+                )
+            table = open_table(
+                Path(job.stored_path),
+                name=job.file_name,
+                encoding=job.encoding,
+                sheet=job.sheet,
+                decimal=profile.decimal,
+                max_bytes=settings.max_bytes,
+                required=profile.required_columns,
+            )
+            missing = missing_columns(profile, table.header)
+            if missing:
+                raise ImportFileError(
+                    f"{job.file_name!r} lacks the column(s) {', '.join(map(repr, missing))} "
+                    f"that profile {profile.name} needs; its header is "
+                    f"{', '.join(map(repr, table.header))}"
+                    + (
+                        f" (read with separator {table.separator!r}: is that the file's?)"
+                        if len(table.header) == 1
+                        else ""
+                    ),
+                    field=("columns",),
+                )
+            lookup = await _lookup(session, job.park_id, job.enterprise_id)
+            run = _FileRun(table, profile, lookup, settings.chunk_rows)
+            tally = await _validate(
+                session,
+                run,
+                rejected=rejected_path(settings.import_dir, job_id),
+                progress=progress,
+            )
+            if tally.error_count and not job.good_rows_only:
+                raise _Rejected(tally)
+            if job.dry_run:
+                _finish(job, tally, ImportStatus.VALIDATED, _summary(tally, dry_run=True))
+                return job
+            job.batch_id = await _record(
+                session,
+                run,
+                job,
+                tally,
+                caller=caller,
+                tolerance=settings.tolerance,
+                progress=progress,
+            )
+            _finish(job, tally, ImportStatus.SUCCEEDED, _summary(tally, dry_run=False))
+        return job
+    except _Rejected as exc:
+        return await _fail(
+            factory,
+            job_id,
+            exc.tally,
+            f"{exc.tally.rows_rejected} of {exc.tally.rows_total} rows rejected: nothing was "
+            "recorded (import the good rows only, or correct the file)",
+            caller=caller,
+        )
+    except MfaError as exc:
+        return await _fail(factory, job_id, tally, exc.message, caller=caller)
+    except IntegrityError:  # uq_imported_movement_key: a concurrent import won a movement
+        return await _fail(
+            factory,
+            job_id,
+            tally,
+            "another import recorded some of these movements meanwhile: nothing was recorded; "
+            "import the file again to record the rest",
+            caller=caller,
+        )
+    finally:
+        PROGRESS.pop(job_id, None)
+
+
+async def _fail(
+    factory: async_sessionmaker[AsyncSession],
+    job_id: int,
+    tally: _Tally,
+    message: str,
+    *,
+    caller: Caller,
+) -> ImportJob:
+    tally.flows_recorded = tally.flows_linked = 0
+    async with transaction(factory) as session:
+        job = await get_job(session, job_id, caller=caller)
+        job.batch_id = None
+        _finish(job, tally, ImportStatus.FAILED, message)
+    return job
+
+
+async def prepare_commit(session: AsyncSession, job_id: int, *, caller: Caller) -> ImportJob:
+    """Turn a finished dry run back into a pending job that records the same file."""
+    job = await get_job(session, job_id, caller=caller)
+    authorize(caller, Action.RECORD, park_id=job.park_id)
+    if job.status is not ImportStatus.VALIDATED:
+        raise ImportJobError(
+            f"import job {job_id} is {job.status.value}: only a finished dry run "
+            "(validated) can be committed",
+            field=("job",),
+        )
+    job.dry_run = False
+    job.status = ImportStatus.PENDING
+    return job
+
+
+async def park_ids(
+    session: AsyncSession, park_code: str, enterprise_code: str | None
+) -> tuple[int, int | None]:
+    """``(park id, enterprise id)`` from their codes, for callers that speak codes (the CLI)."""
+    park_id = (
+        await session.execute(sa.select(Park.id).where(Park.code == park_code))  # type: ignore[call-overload]
+    ).scalar()
+    if park_id is None:
+        raise NotFoundError(f"no park with code {park_code!r}", field=("park",))
+    if enterprise_code is None:
+        return park_id, None
+    enterprise_id = (
+        await session.execute(
+            sa.select(node_table.c.id).where(
+                node_table.c.park_id == park_id,
+                node_table.c.code == enterprise_code,
+                node_table.c.kind == NodeKind.ENTERPRISE.value,
+            )
+        )
+    ).scalar()
+    if enterprise_id is None:
+        raise NotFoundError(
+            f"no enterprise with code {enterprise_code!r} in park {park_code!r}",
+            field=("enterprise",),
+        )
+    return park_id, enterprise_id

@@ -1,0 +1,149 @@
+"""``POST /imports`` and GraphQL ``importJob`` / ``importCommit`` over the real app.
+
+Quantities are converted by hand (1 t = 1000 kg); the flows are read back through the
+``ImportJob`` operation document partners use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GraphQLClient
+from factories import World, make_world
+
+from mfa.access import SYSTEM
+from mfa.api.ids import to_global_id
+from mfa.db import session_factory, transaction
+
+OPERATIONS = Path(__file__).resolve().parents[3] / "graphql" / "operations"
+IMPORT_JOB = (OPERATIONS / "ImportJob.graphql").read_text()
+IMPORT_COMMIT = (OPERATIONS / "ImportCommit.graphql").read_text()
+HEADER = "external_id,movement,enterprise,partner,material,quantity,unit,date"
+ROWS = [
+    "A-1,receipt,mill,supplier,steel-coil,2,t,2025-01-06",
+    "A-2,issue,mill,customer,steel-coil,500,kg,2025-01-07",
+]
+
+
+@pytest.fixture(autouse=True)
+def _import_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploads and rejected rows in the test's folder (set before the app reads settings)."""
+    monkeypatch.setenv("MFA_IMPORT_DIR", str(tmp_path / "imports"))
+
+
+async def _world(gql: GraphQLClient) -> World:
+    async with transaction(session_factory(gql.app.state.engine)) as session:
+        return await make_world(session, SYSTEM)
+
+
+async def submit(
+    gql: GraphQLClient, content: bytes, name: str = "moves.csv", **form: str
+) -> tuple[int, dict[str, Any]]:
+    response = await gql.http.post(
+        "/imports", files={"file": (name, content, "text/csv")}, data=form
+    )
+    return response.status_code, response.json()
+
+
+async def finished(gql: GraphQLClient, job_id: str) -> dict[str, Any]:
+    """The job once it left PENDING/RUNNING (it runs in a task of the app's event loop)."""
+    for _ in range(200):
+        job: dict[str, Any] = (await gql(IMPORT_JOB, {"id": job_id}))["importJob"]
+        if job["status"] not in ("PENDING", "RUNNING"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"import job {job_id} did not finish: {job}")
+
+
+def _csv(*rows: str) -> bytes:
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+async def test_a_dry_run_records_nothing_until_committed(gql: GraphQLClient) -> None:
+    world = await _world(gql)
+    park = to_global_id("Park", world.park)
+    status, body = await submit(gql, _csv(*ROWS), profile="generic", park=park, dry_run="true")
+    assert status == 202, body
+    job = await finished(gql, body["id"])
+    assert job["status"] == "VALIDATED"
+    assert (job["rowsTotal"], job["flows"]["totalCount"], job["batch"]) == (2, 0, None)
+    committed = await gql(IMPORT_COMMIT, {"input": {"job": body["id"]}})
+    assert committed["importCommit"]["userErrors"] == []
+    job = await finished(gql, body["id"])
+    assert job["status"] == "SUCCEEDED", job
+    assert job["flowsRecorded"] == 2
+    assert job["batch"]["source"] == "generic: moves.csv"
+    flows = job["flows"]["nodes"]
+    assert [(f["source"]["code"], f["target"]["code"]) for f in flows] == [
+        ("supplier", "mill"),
+        ("mill", "customer"),
+    ]
+    assert [f["quantity"] for f in flows] == [2 * 1000.0, 500.0]
+    again = await gql(IMPORT_COMMIT, {"input": {"job": body["id"]}})
+    (error,) = again["importCommit"]["userErrors"]
+    assert "only a finished dry run" in error["message"]
+
+
+async def test_good_rows_only_offers_the_rejected_rows_as_a_csv_download(
+    gql: GraphQLClient,
+) -> None:
+    world = await _world(gql)
+    bad = "A-3,receipt,mill,supplier,steel-coil,2,bags,2025-01-06"
+    status, body = await submit(
+        gql,
+        _csv(ROWS[0], bad, ROWS[1]),
+        profile="generic",
+        park=to_global_id("Park", world.park),
+        good_rows_only="true",
+    )
+    assert status == 202, body
+    job = await finished(gql, body["id"])
+    assert (job["status"], job["flowsRecorded"], job["rowsRejected"]) == ("SUCCEEDED", 2, 1)
+    assert [(e["row"], e["column"], e["value"]) for e in job["errors"]] == [(3, "unit", "bags")]
+    download = await gql.http.get(job["rejectedRowsUrl"])
+    assert download.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert [(r["row"], r["external_id"]) for r in rows] == [("3", "A-3")]
+    assert rows[0]["error"].startswith("unit: unit not known to profile generic")
+
+
+async def test_a_repeated_idempotency_key_returns_the_first_job(gql: GraphQLClient) -> None:
+    world = await _world(gql)
+    form = {"profile": "generic", "park": to_global_id("Park", world.park)}
+    first = await submit(gql, _csv(*ROWS), idempotency_key="jan-2025", **form)
+    second = await submit(gql, _csv(*ROWS), idempotency_key="jan-2025", **form)
+    assert first[1]["id"] == second[1]["id"]
+    other = await submit(gql, _csv(ROWS[0]), idempotency_key="jan-2025", **form)
+    assert other[0] == 422
+    assert other[1]["errors"][0]["field"] == ["idempotencyKey"]
+
+
+async def test_bad_submissions_are_refused_naming_the_field(gql: GraphQLClient) -> None:
+    world = await _world(gql)
+    park = to_global_id("Park", world.park)
+    status, body = await submit(gql, _csv(*ROWS), profile="nope", park=park)
+    assert status == 422
+    assert body["errors"][0]["field"] == ["profile"]
+    status, body = await submit(gql, _csv(*ROWS), profile="sap_mb51", park=park)
+    assert status == 422
+    assert body["errors"][0]["field"] == ["enterprise"]
+    status, body = await submit(gql, _csv(*ROWS), profile="generic", park="bm9wZTox")
+    assert status == 422
+    assert body["errors"][0]["field"] == ["park"]
+    assert (await gql(IMPORT_JOB, {"id": to_global_id("ImportJob", 999)}))["importJob"] is None
+
+
+async def test_an_import_job_is_a_node(gql: GraphQLClient) -> None:
+    world = await _world(gql)
+    _, body = await submit(
+        gql, _csv(*ROWS), profile="generic", park=to_global_id("Park", world.park), dry_run="1"
+    )
+    await finished(gql, body["id"])
+    query = "query($id: ID!) { node(id: $id) { id ... on ImportJob { status rowsTotal } } }"
+    node = (await gql(query, {"id": body["id"]}))["node"]
+    assert node == {"id": body["id"], "status": "VALIDATED", "rowsTotal": 2}
