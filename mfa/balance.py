@@ -37,16 +37,17 @@ change that is unknown counts as zero in the residual, and ``stock_known`` says 
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mfa.access import Caller, flow_scope
+from mfa.access import Action, Caller, authorize, flow_scope
 from mfa.errors import NotFoundError, QuantityError
 from mfa.models import Flow, Material, MaterialKind, NodeKind, ParkNode, StockReading
 from mfa.period import check_period
@@ -173,7 +174,7 @@ async def _flow_sums(
             sa.func.count().label("entries"),
         )
         .where(
-            flow_scope(caller, f.c.park_id),
+            flow_scope(caller, f.c.park_id, parties=(f.c.source_id, f.c.target_id)),
             sa.or_(f.c.source_id == enterprise_id, f.c.target_id == enterprise_id),
             f.c.period_start >= start,
             f.c.period_end <= end,
@@ -215,7 +216,7 @@ async def _stocks(
         )
         .select_from(s.join(node_t, node_t.c.id == s.c.enterprise_id))
         .where(
-            flow_scope(caller, node_t.c.park_id),
+            flow_scope(caller, node_t.c.park_id, parties=(s.c.enterprise_id,)),
             s.c.enterprise_id == enterprise_id,
             s.c.on_date <= end,
         )
@@ -285,6 +286,7 @@ async def mass_balance(
             "to balance (boundary nodes do not)",
             field=("enterprise",),
         )
+    authorize(caller, Action.READ, park_id=node.park_id, node_id=node.id)
     flows = await _flow_sums(
         session, caller=caller, enterprise_id=enterprise_id, start=period_start, end=period_end
     )
@@ -344,3 +346,200 @@ async def mass_balance(
         water=_total(BalanceGroup.WATER, lines, tolerance),
         flow_count=flow_count,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseBalance:
+    """One enterprise's judged ``MATERIAL`` balance over one month of a park-wide check.
+
+    ``lines`` are the material group's lines (the same figures ``mass_balance`` gives for
+    that enterprise and month), so the residual can be traced to materials.
+    """
+
+    enterprise_id: int
+    period_start: date
+    period_end: date
+    lines: tuple[BalanceLine, ...]
+    total: BalanceTotal
+
+
+def calendar_months(start: date, end: date) -> list[tuple[date, date]]:
+    """The calendar months meeting [start, end], each clipped to it (inclusive dates)."""
+    check_period(start, end)
+    months: list[tuple[date, date]] = []
+    first = start
+    while first <= end:
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        months.append((first, min(end, following - timedelta(days=1))))
+        first = following
+    return months
+
+
+async def park_balances(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    park_id: int,
+    period_start: date,
+    period_end: date,
+    tolerance: float,
+) -> list[EnterpriseBalance]:
+    """The ``MATERIAL`` balance of every enterprise of the park, month by month.
+
+    Books are judged per calendar month (clipped to the period): a month's 15% residual would
+    vanish into a year's total. Each (enterprise, month) is exactly what ``mass_balance``
+    returns for that enterprise and month (same membership rule, same stock readings in
+    force, same ``_total``), computed for the whole park from one scan of its flows (sums
+    per source, target, material and period, split here to both ends and to months) and one
+    of the stock readings that can be in force.
+    Only (enterprise, month) pairs with a line are returned.
+    """
+    tolerance = _check_tolerance(tolerance)
+    months = calendar_months(period_start, period_end)
+    authorize(caller, Action.READ, park_id=park_id)
+    m = material_t
+    catalogue = {
+        r.id: r
+        for r in await session.execute(
+            sa.select(m.c.id, *(m.c[name] for name in _MATERIAL_COLUMNS)).where(
+                m.c.dimension == Dimension.MASS.value,
+                m.c.kind.in_([k.value for k in _MASS_KINDS]),
+            )
+        )
+    }
+    f = flow_t.alias("f")
+    rows = await session.execute(
+        sa.select(
+            f.c.source_id,
+            f.c.target_id,
+            f.c.material_id,
+            f.c.period_start,
+            f.c.period_end,
+            sa.func.sum(f.c.quantity),
+        )
+        .where(
+            flow_scope(caller, f.c.park_id),
+            f.c.park_id == park_id,
+            f.c.material_id.in_(sorted(catalogue)),
+            f.c.period_start >= period_start,
+            f.c.period_end <= period_end,
+        )
+        .group_by(f.c.source_id, f.c.target_id, f.c.material_id, f.c.period_start, f.c.period_end)
+    )
+    enterprises = {
+        r.id
+        for r in await session.execute(
+            sa.select(node_t.c.id).where(
+                node_t.c.park_id == park_id, node_t.c.kind == NodeKind.ENTERPRISE.value
+            )
+        )
+    }
+    month_of: dict[tuple[date, date], int | None] = {}
+    sums: dict[tuple[int, int], dict[int, list[float]]] = {}
+    for source, target, material_id, start, end, quantity in rows:
+        key = (start, end)
+        if key not in month_of:  # a straddling flow is in no monthly balance
+            month_of[key] = next(
+                (i for i, (first, last) in enumerate(months) if start >= first and end <= last),
+                None,
+            )
+        month = month_of[key]
+        if month is None:
+            continue
+        for side, node in ((0, target), (1, source)):
+            if node in enterprises:
+                line = sums.setdefault((node, month), {}).setdefault(material_id, [0.0, 0.0])
+                line[side] += float(quantity)
+
+    readings = await _park_stocks(
+        session, caller=caller, park_id=park_id, material_ids=sorted(catalogue), end=period_end
+    )
+    result: list[EnterpriseBalance] = []
+    kinds = {material_id: MaterialKind(r.kind) for material_id, r in catalogue.items()}
+    stocked: dict[int, set[int]] = {}
+    for node, material_id in readings:
+        stocked.setdefault(node, set()).add(material_id)
+    for enterprise_id in sorted({node for node, _ in sums} | set(stocked)):
+        for index, (first, last) in enumerate(months):
+            flowed = sums.get((enterprise_id, index), {})
+            lines: list[BalanceLine] = []
+            for material_id in sorted(set(flowed) | stocked.get(enterprise_id, set())):
+                series = readings.get((enterprise_id, material_id))
+                close = _in_force(series, last) if series else None
+                if material_id not in flowed and close is None:
+                    continue
+                open_ = _in_force(series, first - timedelta(days=1)) if series else None
+                inputs, outputs = flowed.get(material_id, (0.0, 0.0))
+                change = close[1] - open_[1] if open_ and close else None
+                r = catalogue[material_id]
+                lines.append(
+                    BalanceLine(
+                        material_id=material_id,
+                        code=r.code,
+                        name=r.name,
+                        kind=kinds[material_id],
+                        dimension=Dimension.MASS,
+                        unit=CANONICAL_UNIT[Dimension.MASS],
+                        group=BalanceGroup.MATERIAL,
+                        inputs=inputs,
+                        outputs=outputs,
+                        opening_stock=open_[1] if open_ else None,
+                        opening_stock_on=open_[0] if open_ else None,
+                        closing_stock=close[1] if close else None,
+                        closing_stock_on=close[0] if close else None,
+                        stock_change=change,
+                        net=inputs - outputs - (change or 0.0),
+                    )
+                )
+            if lines:
+                lines.sort(key=lambda line: line.code)
+                total = _total(BalanceGroup.MATERIAL, lines, tolerance)
+                result.append(EnterpriseBalance(enterprise_id, first, last, tuple(lines), total))
+    return result
+
+
+def _in_force(series: list[tuple[date, float]], day: date) -> tuple[date, float] | None:
+    """The reading in force at the end of ``day`` in a date-sorted series, if any."""
+    index = bisect.bisect_right(series, day, key=lambda reading: reading[0])
+    return series[index - 1] if index else None
+
+
+async def _park_stocks(
+    session: AsyncSession, *, caller: Caller, park_id: int, material_ids: list[int], end: date
+) -> dict[tuple[int, int], list[tuple[date, float]]]:
+    """Per (enterprise, material), the newest reading of each date up to ``end``, date-sorted.
+
+    One statement; ``same_day`` = 1 keeps the highest id of a date (the one in force).
+    """
+    s = stock_t
+    ranked = (
+        sa.select(
+            s.c.enterprise_id,
+            s.c.material_id,
+            s.c.on_date,
+            s.c.quantity,
+            sa.func.row_number()
+            .over(
+                partition_by=(s.c.enterprise_id, s.c.material_id, s.c.on_date),
+                order_by=s.c.id.desc(),
+            )
+            .label("same_day"),
+        )
+        .select_from(s.join(node_t, node_t.c.id == s.c.enterprise_id))
+        .where(
+            flow_scope(caller, node_t.c.park_id),
+            node_t.c.park_id == park_id,
+            s.c.material_id.in_(material_ids),
+            s.c.on_date <= end,
+        )
+        .subquery("ranked")
+    )
+    rows = await session.execute(
+        sa.select(ranked.c.enterprise_id, ranked.c.material_id, ranked.c.on_date, ranked.c.quantity)
+        .where(ranked.c.same_day == 1)
+        .order_by(ranked.c.enterprise_id, ranked.c.material_id, ranked.c.on_date)
+    )
+    series: dict[tuple[int, int], list[tuple[date, float]]] = {}
+    for enterprise_id, material_id, on_date, quantity in rows:
+        series.setdefault((enterprise_id, material_id), []).append((on_date, float(quantity)))
+    return series

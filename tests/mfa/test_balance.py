@@ -14,7 +14,7 @@ from factories import FEB, JAN, World, make_world
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mfa.access import Caller
-from mfa.balance import BalanceGroup, BalanceLine, MassBalance, mass_balance
+from mfa.balance import BalanceGroup, BalanceLine, MassBalance, mass_balance, park_balances
 from mfa.errors import NotFoundError, PeriodError, QuantityError
 from mfa.ledger import StockCreate, record_flow, record_flows, record_stocks, reverse_flow
 from mfa.models import MaterialKind, NodeKind
@@ -439,3 +439,54 @@ async def test_balance_takes_three_statements_whatever_the_number_of_flows(
     assert balance.flow_count == 80
     # 40 t in, 20 t out, stock +1 t: residual 19 t
     assert balance.material.residual == pytest.approx(19_000.0)
+
+
+async def test_park_balances_judge_each_enterprise_month_as_mass_balance_does(
+    session: AsyncSession, caller: Caller
+) -> None:
+    """The stamper's January above, plus a February with a planted 20% residual:
+    February in 10 t, out 7.5 t, stock 2.3 → 2.3 t: residual 2.5 t, 25% of 10 t."""
+    world = await make_world(session, caller)
+    await _stamper_january(session, caller, world)
+    await record_flows(
+        session,
+        [
+            world.flow("mill", "stamper", "steel-coil", "10", "t", period=FEB),
+            world.flow("stamper", "assembler", "parts", "7.5", "t", period=FEB),
+        ],
+        caller=caller,
+    )
+    await _stock(
+        session,
+        caller,
+        world,
+        [("steel-coil", DEC31, "2"), ("steel-coil", JAN31, "2.3"), ("steel-coil", FEB[1], "2.3")],
+    )
+    found = await park_balances(
+        session,
+        caller=caller,
+        park_id=world.park,
+        period_start=JAN[0],
+        period_end=FEB[1],
+        tolerance=0.05,
+    )
+    stamper = {b.period_start: b for b in found if b.enterprise_id == world.nodes["stamper"]}
+    january, february = stamper[JAN[0]].total, stamper[FEB[0]].total
+    assert january.residual == pytest.approx(10_000 - 9_500 - 300)
+    assert january.within_tolerance
+    assert february.residual == pytest.approx(10_000 - 7_500 - 0)
+    assert february.relative_residual == pytest.approx(0.25)
+    assert not february.within_tolerance
+    for balance in found:  # the same figures, line by line, as each enterprise's own balance
+        alone = await mass_balance(
+            session,
+            caller=caller,
+            enterprise_id=balance.enterprise_id,
+            period_start=balance.period_start,
+            period_end=balance.period_end,
+            tolerance=0.05,
+        )
+        assert balance.total == alone.material
+        assert balance.lines == tuple(
+            line for line in alone.lines if line.group is BalanceGroup.MATERIAL
+        )
