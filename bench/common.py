@@ -40,8 +40,9 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mfa.access import Caller
+from mfa.access import Caller, Role
 from mfa.api.ids import to_global_id
+from mfa.auth import issue_token
 from mfa.db import create_async, create_engine, session_factory, transaction
 from mfa.ledger import FlowCreate, StockCreate, record_flows, record_stocks
 from mfa.models import BatchKind, MaterialKind, NodeKind, metadata
@@ -53,13 +54,28 @@ from mfa.registry import (
     create_node,
     create_park,
 )
+from mfa.settings import Settings
 from mfa.units import Dimension
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKDIR = ROOT / "bench" / ".work"
 PG_ADMIN_URL = os.environ.get("MFA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
-BENCH_CALLER = Caller(subject="bench")
+BENCH_CALLER = Caller(subject="bench", role=Role.OPERATOR)
+
+
+def bench_headers(settings: Settings) -> dict[str, str]:
+    """Credentials of the benchmark's HTTP requests: a bearer token of ``BENCH_CALLER``."""
+    token, _ = issue_token(
+        client_id=BENCH_CALLER.subject,
+        role=Role.OPERATOR,
+        park_id=None,
+        enterprise_id=None,
+        settings=settings,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
 FIRST_MONTH = date(2023, 1, 1)
 MONTHS = 24
 
@@ -67,8 +83,13 @@ MONTHS = 24
 # --- command line, figures and tables -------------------------------------------------------
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """``--backend`` and ``--quick``, plus whatever ``extra`` adds for one script."""
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument(
         "--backend",
         choices=[*BACKENDS, "both"],
@@ -596,12 +617,23 @@ def free_port() -> int:
 def uvicorn_server(url: str) -> Iterator[str]:
     """``uvicorn --factory mfa.app:create_app`` on 127.0.0.1 and a free port, one worker;
     yields its base URL and stops it (SIGTERM, then SIGKILL after 10 s) on exit."""
+    with uvicorn_process(url) as (base, _):
+        yield base
+
+
+@contextmanager
+def uvicorn_process(
+    url: str, *, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As ``uvicorn_server``, with ``workers`` processes and extra ``MFA_*`` settings; yields
+    the base URL and the parent process (its children are the workers when ``workers`` > 1)."""
     port = free_port()
-    env = {
+    environment = {
         **os.environ,
         "MFA_DATABASE_URL": url,
         "MFA_ENVIRONMENT": "test",
         "MFA_GRAPHIQL": "false",
+        **(env or {}),
     }
     process = subprocess.Popen(
         [
@@ -614,17 +646,19 @@ def uvicorn_server(url: str) -> Iterator[str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             "--log-level",
             "warning",
             "--no-access-log",
         ],
         cwd=ROOT,
-        env=env,
+        env=environment,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base, process)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:

@@ -34,6 +34,7 @@ from bench.common import (
     World,
     analyze,
     backends,
+    bench_headers,
     create_world,
     describe_machine,
     fmt_int,
@@ -223,12 +224,15 @@ async def over_http(base: str, request: Request, plan: Plan) -> tuple[Latency, L
 
         return call
 
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    headers = bench_headers(Settings())
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
         await timed(caller(client), plan.warm_up)
         sequential = Latency(tuple(await timed(caller(client), plan.sequential)))
 
     concurrent: list[float] = []
-    clients = [httpx.AsyncClient(base_url=base, timeout=60) for _ in range(plan.clients)]
+    clients = [
+        httpx.AsyncClient(base_url=base, timeout=60, headers=headers) for _ in range(plan.clients)
+    ]
     try:
         await asyncio.gather(*(timed(caller(c), 1) for c in clients))  # open the connections
         clock = Stopwatch()
@@ -257,7 +261,9 @@ async def statement_counts(
     rows = []
     try:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=bench_headers(settings)
+        ) as client:
             for case in cases:
                 body = {"query": case.query, "variables": case.variables}
                 check((await client.post("/graphql", json=body)).json(), case.name)  # connect

@@ -22,7 +22,7 @@ from lca.attribution import Attribution, attribute
 from lca.characterisation import GwpMethod
 from lca.inventory import ActivityKind, Allocation, ParkInventory, build_inventory
 from lca.recycling import RecyclingMethod
-from mfa.access import Caller, flow_scope
+from mfa.access import Action, Caller, authorize, flow_scope, park_reader
 from mfa.errors import MfaError, NotFoundError
 from mfa.models import Flow, NodeKind, ParkNode
 
@@ -95,6 +95,15 @@ async def park_of(session: AsyncSession, node_id: int, *, field: str) -> int:
     if row is None or NodeKind(row.kind) is not NodeKind.ENTERPRISE:
         raise NotFoundError(f"no enterprise with id {node_id}", field=(field,))
     return int(row.park_id)
+
+
+def authorize_footprint(caller: Caller, request: FootprintRequest) -> None:
+    """Raise ``PermissionDeniedError`` unless ``caller`` may see ``request``'s result."""
+    shared = (request.enterprise_id, request.material_id) in caller.shares
+    if request.subject is Subject.PRODUCT and shared:
+        return
+    node_id = None if request.subject is Subject.PARK else request.enterprise_id
+    authorize(caller, Action.READ, park_id=request.park_id, node_id=node_id)
 
 
 def compute(request: FootprintRequest, inventory: ParkInventory, version: int) -> FootprintResult:
@@ -183,14 +192,21 @@ async def footprint(
     """The cached result for the park's current ledger version, or a fresh one.
 
     ``run`` executes the CPU-bound solve (``asyncio.to_thread`` on the request path).
+
+    Who may see it: a park's footprint, whoever reads the whole park; an enterprise's, the
+    enterprise and its park's readers; a product's, those and the partners it was shared with.
+    The solve itself reads the whole park (a product carries its suppliers' burdens), as a
+    park reader acting for the caller; only the published figures reach the caller.
     """
-    version = await ledger_version(session, caller=caller, park_id=request.park_id)
+    authorize_footprint(caller, request)
+    reader = park_reader(caller, request.park_id)
+    version = await ledger_version(session, caller=reader, park_id=request.park_id)
     cached = cache.get(request, version)
     if cached is not None:
         return cached
     inventory = await build_inventory(
         session,
-        caller=caller,
+        caller=reader,
         park_id=request.park_id,
         period_start=request.period_start,
         period_end=request.period_end,

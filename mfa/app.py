@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,15 +19,21 @@ from strawberry.types import ExecutionResult
 
 from lca.footprint import FootprintCache
 from mfa import __version__
-from mfa.access import Caller
 from mfa.api import graphiql
+from mfa.api.auth import authenticate, install_token_endpoint
+from mfa.api.cache import install_cache
 from mfa.api.context import Context
+from mfa.api.encoding import OrjsonEncoding
+from mfa.api.exports import exports_router
+from mfa.api.http import GraphQLOverHTTP, install
+from mfa.api.imports import imports_router
 from mfa.api.schema import build_schema
 from mfa.db import create_async, session_factory
+from mfa.migrations import is_current
 from mfa.settings import Settings, get_settings
 
 
-class _Router(GraphQLRouter[Context, None]):
+class _Router(OrjsonEncoding, GraphQLOverHTTP, GraphQLRouter[Context, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(graphiql.page(str(request.url.path)))
 
@@ -39,11 +46,6 @@ class _Router(GraphQLRouter[Context, None]):
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, exc.reason) from exc
             raise
-
-
-def caller_for(request: Request, settings: Settings) -> Caller:
-    """The identity behind a request. Until authentication lands, the configured developer."""
-    return Caller(subject=settings.dev_caller)
 
 
 def freeze_heap() -> None:
@@ -85,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Context(
             factory=factory,
             settings=settings,
-            caller=caller_for(request, settings),
+            caller=await authenticate(request, factory, settings),
             footprints=footprints,
         )
 
@@ -102,14 +104,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             name="graphiql-assets",
         )
 
+    install_cache(
+        app,
+        settings=settings,
+        schema=router.schema,
+        engine=engine,
+        caller_for=lambda request: authenticate(request, factory, settings),
+    )  # before ``install``: its guard runs first, then the cache
+    install(app, settings)
+    install_token_endpoint(app, factory, settings)
+    app.include_router(
+        exports_router(
+            factory=factory,
+            settings=settings,
+            footprints=footprints,
+            caller_for=lambda request: authenticate(request, factory, settings),
+        )
+    )
+    app.include_router(
+        imports_router(
+            factory=factory,
+            settings=settings,
+            caller_for=lambda request: authenticate(request, factory, settings),
+        )
+    )
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        """Alive and able to reach the database."""
+        """Alive: the process answers. Says nothing of the database (see ``/readyz``), so an
+        orchestrator does not restart the service for a database outage."""
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready to serve: the database answers and is at the code's schema revision."""
         try:
             async with engine.connect() as connection:
                 await connection.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # any failure to reach the database means unhealthy
+            # Alembic's check is synchronous and opens its own connection: off the loop.
+            current = await asyncio.to_thread(is_current, settings.database_url)
+        except Exception as exc:  # any failure to reach the database means not ready
             return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
+        if not current:
+            return JSONResponse(
+                {"status": "unavailable", "error": "migrations not current: run `mfa migrate`"},
+                503,
+            )
         return JSONResponse({"status": "ok"})
 
     return app

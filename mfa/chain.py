@@ -137,7 +137,9 @@ async def _start_flows(
                 reversal, reversal.c.reverses_id == f.c.id
             )
         )
-        .where(flow_scope(caller, f.c.park_id), f.c.id.in_(ids))
+        .where(
+            flow_scope(caller, f.c.park_id, parties=(f.c.source_id, f.c.target_id)), f.c.id.in_(ids)
+        )
         .order_by(f.c.id)
     )
     return list(rows)
@@ -167,7 +169,7 @@ def _level_select(
         )
         .select_from(f.join(far_node, far_node.c.id == far))
         .where(
-            flow_scope(caller, f.c.park_id),
+            flow_scope(caller, f.c.park_id, parties=(f.c.source_id, f.c.target_id)),
             near.in_(sorted(frontier)),
             f.c.period_start >= period_start,
             f.c.period_end <= period_end,
@@ -293,7 +295,7 @@ async def output_flow_ids(
     rows = await session.execute(
         sa.select(f.c.id)
         .where(
-            flow_scope(caller, f.c.park_id),
+            flow_scope(caller, f.c.park_id, parties=(f.c.source_id, f.c.target_id)),
             near == enterprise_id,
             f.c.material_id == material_id,
             f.c.period_start >= period_start,

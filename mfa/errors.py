@@ -80,6 +80,12 @@ class PermissionDeniedError(MfaError):
     code = "FORBIDDEN"
 
 
+class AuthenticationError(MfaError):
+    """Missing, unknown, expired or malformed credentials (HTTP 401)."""
+
+    code = "UNAUTHENTICATED"
+
+
 class LedgerImmutableError(MfaError):
     """Raised below the API when code tries to update or delete a ledger row."""
 

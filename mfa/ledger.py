@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mfa.access import Action, Caller, authorize
+from mfa.db import begin_writing, savepoint
 from mfa.errors import (
     BatchError,
     BatchValidationError,
@@ -287,8 +288,12 @@ def _validate(
                     field=("source",),
                 )
             )
-        if reporter_id is None:
-            reporter_id = source.id if source.is_enterprise else target.id
+        if reporter_id is None:  # an enterprise client reports as itself
+            reporter_id = (
+                caller.enterprise_id
+                if caller.enterprise_id in (source.id, target.id)
+                else (source.id if source.is_enterprise else target.id)
+            )
         if reporter_id not in (source.id, target.id):
             errors.append(
                 MfaError(
@@ -437,10 +442,41 @@ def _confirmation_values(
     }
 
 
+def _lock_key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), signed=True)
+
+
+async def _serialise(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Make concurrent writers of the same transfers or idempotency keys take turns.
+
+    Two sides reporting one transfer at the same moment would each find no open report of the
+    other and both insert a flow; two calls with one idempotency key would each find no batch.
+    On PostgreSQL a transaction-scoped advisory lock per key, taken in one statement in
+    ascending order (so two batches cannot deadlock), makes the second wait for the first to
+    commit, and its next statement sees the first's rows. SQLite has one writer: an empty
+    write takes its lock now (the driver begins a transaction before it), so the reads that
+    follow see every committed row and no other writer can commit before this one.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        await begin_writing(session)
+        return
+    locks = sorted({_lock_key(key) for key in keys})
+    if locks:
+        await session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+            {"keys": locks},
+        )
+
+
 async def _write(
     session: AsyncSession, checked: Sequence[_Checked], *, tolerance: float
 ) -> list[Recorded]:
     """Link each transfer report to an open report of the other side, then insert."""
+    await _serialise(
+        session,
+        {f"transfer:{s}:{t}:{m}" for s, t, m, *_ in (c.key for c in checked if c.is_transfer)},
+    )
     open_by_key = await _open_transfers(session, [c.key for c in checked if c.is_transfer])
     plan = _Plan()
     for index, row in enumerate(checked):
@@ -533,8 +569,8 @@ async def _check_all(
         if len(errors) == 1:
             raise errors[0]
         raise BatchValidationError(errors)
-    for park_id in {c.values["park_id"] for c in checked}:
-        authorize(caller, Action.RECORD, park_id=park_id)
+    for park_id, reporter_id in {(c.values["park_id"], c.reporting_party_id) for c in checked}:
+        authorize(caller, Action.RECORD, park_id=park_id, node_id=reporter_id)
     return checked
 
 
@@ -629,6 +665,7 @@ async def record_flows(
     # is nothing to compare it with, and it costs ~15 µs a row.
     content_hash = batch_hash(entries) if idempotency_key is not None else None
     if idempotency_key is not None and content_hash is not None:
+        await _serialise(session, [f"batch:{idempotency_key}"])
         replay = await _replay(session, idempotency_key, content_hash)
         if replay is not None:
             return replay
@@ -651,6 +688,22 @@ async def record_flows(
         row.values["batch_id"] = batch.id
     recorded = await _write(session, checked, tolerance=tolerance)
     return BatchRecorded(batch.id, tuple(recorded))
+
+
+async def append_flows(
+    session: AsyncSession,
+    entries: Sequence[FlowCreate],
+    *,
+    caller: Caller,
+    batch_id: int,
+    tolerance: float = DEFAULT_TRANSFER_TOLERANCE,
+) -> list[Recorded]:
+    """Record ``entries`` under a batch the caller opened (an import written in chunks, all
+    in the caller's one transaction); all-or-nothing per call, like ``record_flows``."""
+    checked = await _check_all(
+        session, entries, caller=caller, batch_id=batch_id, field_prefix=("flows",)
+    )
+    return await _write(session, checked, tolerance=tolerance)
 
 
 async def _get_flow(session: AsyncSession, flow_id: int, *, field: str) -> sa.Row[Any]:
@@ -685,7 +738,7 @@ async def reverse_flow(
     if len(reason) > 500:
         raise MfaError("reason is longer than 500 characters", field=("reason",))
     original = await _get_flow(session, flow_id, field="flow")
-    authorize(caller, Action.RECORD, park_id=original.park_id)
+    authorize(caller, Action.RECORD, park_id=original.park_id, node_id=original.reporting_party_id)
     if original.reverses_id is not None:
         raise ReversalError(
             f"flow {flow_id} is itself a reversal and cannot be reversed: record the original "
@@ -709,7 +762,7 @@ async def reverse_flow(
         recorded_at=utcnow(),
     )
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             result = await session.execute(
                 sa.insert(flow_table).returning(flow_table.c.id), [values]
             )
@@ -735,7 +788,8 @@ async def confirm_flow(
     confirmation supersedes an older one; both stay in the ledger.
     """
     flow = await _get_flow(session, flow_id, field="flow")
-    authorize(caller, Action.RECORD, park_id=flow.park_id)
+    counterparty = flow.target_id if flow.reporting_party_id == flow.source_id else flow.source_id
+    authorize(caller, Action.RECORD, park_id=flow.park_id, node_id=counterparty)
     if flow.reverses_id is not None or await _reversal_of(session, flow_id) is not None:
         raise ConfirmationError(
             f"flow {flow_id} is a reversal or reversed: there is nothing to confirm",
@@ -747,7 +801,6 @@ async def confirm_flow(
             "only a transfer between two enterprises has a counterparty to confirm it",
             field=("flow",),
         )
-    counterparty = flow.target_id if flow.reporting_party_id == flow.source_id else flow.source_id
     if reporting_party_id is not None and reporting_party_id != counterparty:
         raise ConfirmationError(
             f"flow {flow_id} was reported by {nodes[flow.reporting_party_id].code!r}; only the "

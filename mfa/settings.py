@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_PATH = Path("var") / "mfa.db"
 REPOSITORY_DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"
 
 
 class Environment(StrEnum):
@@ -58,10 +59,59 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=1)
     max_batch_size: int = Field(default=10_000, ge=1)
     max_chain_depth: int = Field(default=10, ge=1)
-    dev_caller: str = Field(
-        default="developer",
-        description="Identity recorded as the author of writes while no authentication is "
-        "configured (development only).",
+    import_dir: Path = Field(
+        default=Path("var") / "imports",
+        description="Folder keeping uploaded import files (for importCommit) and the files "
+        "of their rejected rows.",
+    )
+    import_max_bytes: int = Field(
+        default=128 * 2**20,
+        ge=1024,
+        description="Largest import file accepted; a 1,000,000-row generic CSV is ~90 MB.",
+    )
+    response_cache: bool = Field(
+        default=True,
+        description="Cache query responses keyed on the parks' versions (mfa.api.cache).",
+    )
+    cache_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db to share the response cache between workers; "
+        "unset: a bounded in-process LRU.",
+    )
+    cache_prefix: str = Field(default="mfa:", description="Prefix of the cache's Redis keys.")
+    cache_ttl: int = Field(
+        default=86_400, ge=1, description="Seconds a Redis entry of old versions lingers."
+    )
+    cache_max_entries: int = Field(default=4096, ge=1, description="Size of the in-process LRU.")
+    max_query_cost: int = Field(
+        default=1000,
+        ge=1,
+        description="Price limit of one operation (see mfa.api.limits: 1 = one statement, an "
+        "LCA solve 50-100, multiplied by enclosing page sizes).",
+    )
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 beyond); a flowsRecord batch of "
+        "max_batch_size rows is about 3 MB of JSON.",
+    )
+    execution_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds an operation may run before it is stopped (503, code TIMEOUT).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed by CORS, e.g. ["https://dashboard.example"]; none by '
+        "default (CORS off).",
+    )
+    jwt_secret: str = Field(
+        default=DEVELOPMENT_JWT_SECRET,
+        min_length=32,
+        description="HS256 key signing access tokens; production refuses the default.",
+    )
+    token_lifetime: int = Field(
+        default=3600, ge=60, le=86_400, description="Seconds an access token stays valid."
     )
 
     @field_validator("database_url")
@@ -86,6 +136,8 @@ class Settings(BaseSettings):
                 problems.append("MFA_GRAPHIQL must be false in production")
             if self.database_url.startswith("sqlite"):
                 problems.append("MFA_DATABASE_URL must name PostgreSQL in production")
+            if self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+                problems.append("MFA_JWT_SECRET must be set to a secret of your own in production")
             if problems:
                 raise ValueError("; ".join(problems))
         return self

@@ -13,7 +13,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from mfa.access import Caller
+from mfa.access import SYSTEM, Caller, Role
 from mfa.app import create_app
+from mfa.auth import ClientCreate, create_client, issue_token
 from mfa.db import create_async, create_engine, session_factory, transaction
 from mfa.models import metadata
 from mfa.sample import load_sample_park
@@ -33,7 +34,8 @@ from mfa.settings import Environment, Settings
 
 PG_URL = os.environ.get("MFA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 RUN_ID = uuid.uuid4().hex[:8]
-TESTER = Caller(subject="tester")
+TESTER = Caller(subject="tester", role=Role.OPERATOR)
+"""The caller of domain tests and of the ``gql`` clients: the operator, who may do anything."""
 
 
 def _pg_admin() -> psycopg.Connection:
@@ -105,7 +107,9 @@ async def _load_sample(url: str) -> None:
     engine = create_async(url)
     try:
         async with transaction(session_factory(engine)) as session:
-            await load_sample_park(session, caller=Caller(subject="sample-loader"))
+            await load_sample_park(
+                session, caller=Caller(subject="sample-loader", role=Role.OPERATOR)
+            )
     finally:
         await engine.dispose()
 
@@ -206,12 +210,22 @@ def count_statements() -> Callable[[AsyncEngine], list[str]]:
 class GraphQLClient:
     """Posts GraphQL documents to the app in process, over its real ASGI interface."""
 
-    def __init__(self, http: httpx.AsyncClient, app: FastAPI) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, app: FastAPI, headers: dict[str, str] | None = None
+    ) -> None:
         self.http = http
         self.app = app
+        self.headers = headers or {}
+
+    def with_token(self, token: str) -> GraphQLClient:
+        """The same app, authenticated by ``token`` instead of the tester's (``raw`` and calls
+        only: ``http`` keeps the tester's credentials)."""
+        return GraphQLClient(self.http, self.app, {"Authorization": f"Bearer {token}"})
 
     async def raw(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=self.headers
+        )
         body: dict[str, Any] = response.json()
         return body
 
@@ -223,9 +237,20 @@ class GraphQLClient:
 
 
 async def _client(url: str) -> AsyncIterator[GraphQLClient]:
-    app = create_app(Settings(database_url=url, environment=Environment.TEST))
+    settings = Settings(database_url=url, environment=Environment.TEST)
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    token, _ = issue_token(
+        client_id=TESTER.subject,
+        role=Role.OPERATOR,
+        park_id=None,
+        enterprise_id=None,
+        settings=settings,
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as http:
         yield GraphQLClient(http, app)
     await app.state.engine.dispose()
 
@@ -242,3 +267,39 @@ async def sample_gql(sample_database_url: str) -> AsyncIterator[GraphQLClient]:
     """The API over a copy of the sample park."""
     async for client in _client(sample_database_url):
         yield client
+
+
+ClientAs = Callable[..., Awaitable[GraphQLClient]]
+
+
+@pytest.fixture
+def client_as() -> ClientAs:
+    """``await client_as(gql, Role.AUDITOR, park_id=1)``: a client of ``gql``'s app
+    authenticated as a new API client of that role (a real ``api_client`` row, so a partner's
+    shares apply)."""
+
+    async def make(
+        gql: GraphQLClient,
+        role: Role,
+        *,
+        park_id: int | None = None,
+        enterprise_id: int | None = None,
+        name: str | None = None,
+    ) -> GraphQLClient:
+        settings: Settings = gql.app.state.settings
+        async with transaction(session_factory(gql.app.state.engine)) as session:
+            issued = await create_client(
+                session,
+                ClientCreate(name or f"test {role.value}", role, park_id, enterprise_id),
+                caller=SYSTEM,
+            )
+        token, _ = issue_token(
+            client_id=issued.client_id,
+            role=role,
+            park_id=park_id,
+            enterprise_id=enterprise_id,
+            settings=settings,
+        )
+        return gql.with_token(token)
+
+    return make

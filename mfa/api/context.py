@@ -17,7 +17,8 @@ from strawberry.fastapi import BaseContext
 
 from lca.footprint import FootprintCache
 from mfa import reads
-from mfa.access import Caller
+from mfa.access import Caller, Trail
+from mfa.audit import audited
 from mfa.settings import Settings
 
 V = TypeVar("V")
@@ -37,6 +38,7 @@ class Context(BaseContext):
         self.footprints = footprints if footprints is not None else FootprintCache()
         self.settings = settings
         self.caller = caller
+        self.trail = Trail()
         self.parks = self._loader(reads.parks_by_id)
         self.nodes = self._loader(reads.nodes_by_id)
         self.materials = self._loader(reads.materials_by_id)
@@ -50,8 +52,9 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits when the block succeeds and rolls back otherwise."""
-        async with self.factory() as session, session.begin():
+        """A transaction that commits when the block succeeds and rolls back otherwise; the
+        grants it was given are stored in the audit trail with it (``mfa.audit.audited``)."""
+        async with audited(self.factory, self.trail) as session:
             yield session
 
     def _loader(self, fetch: Callable[..., Awaitable[dict[int, V]]]) -> DataLoader[int, V | None]:

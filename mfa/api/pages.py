@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement
 from strawberry.types import Info
 
 from mfa import reads
@@ -22,12 +26,22 @@ def page_size(info: Info[Context, None], first: int) -> int:
 
 
 async def flow_connection(
-    info: Info[Context, None], flt: reads.FlowFilter, *, first: int, after: str | None
+    info: Info[Context, None],
+    flt: reads.FlowFilter,
+    *,
+    first: int,
+    after: str | None,
+    where: Callable[[Any], Sequence[ColumnElement[bool]]] | None = None,
 ) -> Connection[Flow]:
     size = page_size(info, first)
     async with info.context.read() as session:
         page = await reads.flow_page(
-            session, caller=info.context.caller, flt=flt, first=size, after_id=after_pk(after)
+            session,
+            caller=info.context.caller,
+            flt=flt,
+            first=size,
+            after_id=after_pk(after),
+            where=where,
         )
     return connection(page, Flow.from_row)
 

@@ -92,6 +92,14 @@ async def resolve_node(info: Info[Context, None], global_id: str) -> Node | None
     if type_name == "RecordBatch":
         batch = await ctx.batches.load(pk)
         return None if batch is None else RecordBatch.from_row(batch)
+    if type_name == "Scenario":
+        from mfa.api.circularity_gaps import scenario_node  # imports this module's types
+
+        return await scenario_node(info, pk)
+    if type_name == "ImportJob":
+        from mfa.api.imports import import_job_node
+
+        return await import_job_node(info, pk)
     return None
 
 

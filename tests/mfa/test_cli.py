@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from mfa import migrations
+from mfa.auth import verify_secret
 from mfa.cli import app
 from mfa.db import create_engine
 
@@ -91,3 +92,46 @@ def test_export_schema_prints_the_committed_contract() -> None:
     result = runner.invoke(app, ["export-schema"])
     assert result.exit_code == 0
     assert result.output == (ROOT / "graphql" / "schema.graphql").read_text()
+
+
+def test_client_create_prints_credentials_once_and_stores_only_their_hash(
+    empty_database_url: str,
+) -> None:
+    assert runner.invoke(app, ["migrate", "--database-url", empty_database_url]).exit_code == 0
+    created = runner.invoke(
+        app, ["client", "create", "--role", "operator", "--database-url", empty_database_url]
+    )
+    assert created.exit_code == 0, created.output
+    printed = dict(line.split(":", 1) for line in created.output.splitlines()[:3] if ":" in line)
+    client_id, secret = printed["client_id"].strip(), printed["client_secret"].strip()
+    assert printed["api_key"].strip() == f"{client_id}.{secret}"
+    engine = create_engine(empty_database_url)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.text("SELECT secret_hash FROM api_client WHERE client_id = :c"), {"c": client_id}
+            ).scalar_one()
+            event = connection.execute(
+                sa.text("SELECT subject, action, operation, allowed FROM audit_event")
+            ).one()
+    finally:
+        engine.dispose()
+    assert secret not in stored
+    assert verify_secret(secret, stored)
+    assert event.subject.startswith("cli:")
+    assert (event.action, event.operation, bool(event.allowed)) == (
+        "administer",
+        "cli client create",
+        True,
+    )
+
+    unknown = runner.invoke(
+        app,
+        [
+            *("client", "create", "--role", "auditor", "--park", "nope"),
+            *("--database-url", empty_database_url),
+        ],
+    )
+    assert unknown.exit_code == 2
+    assert "--park" in unknown.output
+    assert "nope" in unknown.output

@@ -407,3 +407,29 @@ async def test_a_batch_links_every_counterpart_report_with_one_lookup(
         statuses = (await session.execute(sa.select(confirmations.c.status))).scalars().all()
     assert len(statuses) == 1000
     assert set(statuses) == {"confirmed"}
+
+
+async def test_a_reversal_rolls_back_with_the_transaction_that_made_it(
+    engine: AsyncEngine, caller: Caller
+) -> None:
+    """The reversal's insert sits in a savepoint (to catch a concurrent reversal); the
+    savepoint must stay inside the caller's transaction, which decides: here it fails."""
+    async with session_factory(engine)() as session, session.begin():
+        world = await make_world(session, caller)
+        original = await record_flow(
+            session, world.flow("supplier", "mill", "steel-coil", "2", "t"), caller=caller
+        )
+
+    class Abort(Exception):
+        pass
+
+    async def reverse_then_fail() -> None:
+        async with session_factory(engine)() as session, session.begin():
+            await reverse_flow(session, original.flow_id, caller=caller, reason="wrong month")
+            raise Abort
+
+    with pytest.raises(Abort):
+        await reverse_then_fail()
+    async with session_factory(engine)() as session:
+        ids = (await session.execute(sa.select(flows.c.id))).scalars().all()
+    assert ids == [original.flow_id]

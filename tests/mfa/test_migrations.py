@@ -19,7 +19,9 @@ from alembic.runtime.migration import MigrationContext
 
 from mfa import migrations
 from mfa.db import create_engine
-from mfa.models import LEDGER_TABLES, metadata
+from mfa.models import metadata
+from mfa.models.guard import APPEND_ONLY_TABLES
+from mfa.models.version import trigger_names, versioned_tables
 
 
 @pytest.fixture
@@ -66,7 +68,11 @@ def _expected_triggers(dialect: str) -> list[str]:
         "sqlite": ("no_update", "no_delete"),
         "postgresql": ("append_only", "no_truncate"),
     }[dialect]
-    return sorted(f"{table}_{suffix}" for table in LEDGER_TABLES for suffix in suffixes)
+    append_only = [f"{table}_{suffix}" for table in APPEND_ONLY_TABLES for suffix in suffixes]
+    versions = [
+        name for t in versioned_tables(metadata.tables.values()) for name in trigger_names(t.name)
+    ]
+    return sorted(append_only + versions)
 
 
 def test_upgrade_builds_every_table_of_the_models_and_nothing_differs(

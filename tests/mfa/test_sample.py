@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mfa.access import Caller
+from mfa.access import SYSTEM
 from mfa.balance import mass_balance
 from mfa.db import create_async, session_factory
 
@@ -87,7 +87,7 @@ async def test_unbalanced_enterprise_months_are_exactly_the_planted_ones(
             end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
             result = await mass_balance(
                 sample_session,
-                caller=Caller(subject="auditor"),
+                caller=SYSTEM,
                 enterprise_id=enterprise_id,
                 period_start=start,
                 period_end=date.fromordinal(end.toordinal() - 1),

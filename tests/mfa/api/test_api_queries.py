@@ -268,4 +268,5 @@ async def test_nested_page_statement_count_does_not_grow_with_page_size(
         data = await gql(query, {"first": first})
         assert len(data["flows"]["nodes"]) == first
         counts[first] = len(statements)
-    assert counts[10] == counts[100] <= 3, counts
+    # The page, its count, the ends' parks, and the response cache's look-up of the versions.
+    assert counts[10] == counts[100] <= 4, counts

@@ -7,6 +7,7 @@ service, never from the service's own output.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -358,6 +359,317 @@ async def check_park_emissions(gql: GraphQLClient, ids: Ids) -> None:
     assert sum(c["value"] for c in data["byEnterprise"]) == pytest.approx(data["total"], rel=1e-9)
 
 
+YEAR = {"start": "2025-01-01", "end": "2025-12-31"}
+PLANTED = json.loads((SAMPLE / "planted.json").read_text())
+
+
+async def check_circularity_gaps(gql: GraphQLClient, ids: Ids) -> None:
+    kinds = ["MISMATCHED_TRANSFER", "UNCONFIRMED_TRANSFER"]
+    variables = {"park": ids.park, "period": YEAR, "kinds": kinds, "first": 3}
+    data = (await gql(_document("CircularityGaps"), variables))["circularityGaps"]
+    expected = len(PLANTED["mismatched_transfers"]) + len(PLANTED["unconfirmed_transfers"])
+    assert data["gaps"]["totalCount"] == expected
+    assert sum(c["count"] for c in data["counts"]) == expected
+    assert data["gaps"]["pageInfo"]["hasNextPage"] is True
+    variables["after"] = data["gaps"]["pageInfo"]["endCursor"]
+    variables["first"] = 50
+    rest = (await gql(_document("CircularityGaps"), variables))["circularityGaps"]["gaps"]
+    gaps = data["gaps"]["nodes"] + rest["nodes"]
+    assert len(gaps) == expected
+    mismatched = {
+        (g["enterprises"][0]["code"], g["materials"][0]["code"], g["periodStart"])
+        for g in gaps
+        if g["kind"] == "MISMATCHED_TRANSFER"
+    }
+    assert mismatched == {
+        (t["source"], t["material"], t["period_start"]) for t in PLANTED["mismatched_transfers"]
+    }
+    assert all(g["flows"][0]["transferStatus"] == g["kind"].split("_")[0] for g in gaps)
+
+
+async def check_symbiosis_opportunities(gql: GraphQLClient, ids: Ids) -> None:
+    variables = {"park": ids.park, "period": YEAR}
+    data = (await gql(_document("SymbiosisOpportunities"), variables))["symbiosisOpportunities"]
+    assert data["days"] == 365
+    items = data["opportunities"]["nodes"]
+    assert [o["rank"] for o in items] == list(range(1, len(items) + 1))
+    for planted in PLANTED["landfilled_while_neighbour_buys_virgin"]:
+        (found,) = [
+            o
+            for o in items
+            if (o["producer"]["code"], o["buyer"]["code"])
+            == (planted["waste_producer"], planted["buyer"])
+        ]
+        # Independent: the producer's disposal of that waste in the CSV, in kg; every month
+        # of the year overlaps the buyer's monthly purchases, so all of it could move.
+        disposed = sum(
+            Decimal(r["quantity"]) * TO_BASE[r["unit"]]
+            for r in _csv("flows.csv")
+            if (r["source"], r["target"], r["material"])
+            == (planted["waste_producer"], planted["disposal_node"], planted["waste_material"])
+        )
+        assert found["movablePerYear"] == pytest.approx(float(disposed))
+        assert found["co2eAvoidedPerYear"] is None
+        assert found["missingFactors"]
+
+
+async def check_scenario_create(gql: GraphQLClient, ids: Ids) -> None:
+    data = await gql(_document("ScenarioCreate"), {"input": _scenario_input(ids)})
+    created = data["scenarioCreate"]
+    assert created["userErrors"] == []
+    assert [c["kind"] for c in created["scenario"]["changes"]] == ["REROUTE_WASTE"]
+    again = await gql(_document("ScenarioCreate"), {"input": _scenario_input(ids)})
+    assert again["scenarioCreate"]["userErrors"][0]["code"] == "DUPLICATE"
+
+
+async def check_scenario_evaluate(gql: GraphQLClient, ids: Ids) -> None:
+    created = await gql(_document("ScenarioCreate"), {"input": _scenario_input(ids)})
+    scenario = created["scenarioCreate"]["scenario"]["id"]
+    data = await gql(_document("ScenarioEvaluate"), {"input": {"scenario": scenario}})
+    evaluation = data["scenarioEvaluate"]["evaluation"]
+    swarf = sum(
+        Decimal(r["quantity"]) * TO_BASE[r["unit"]]
+        for r in _csv("flows.csv")
+        if (r["source"], r["material"], r["period_start"])
+        == ("bh-chassis", "aluminium-swarf", "2025-01-01")
+        and r["target"] == "dn-landfill"
+    )
+    assert evaluation["changes"][0]["moved"] == pytest.approx(float(swarf) / 2)
+    assert evaluation["park"]["wasteToDisposal"] == pytest.approx(-float(swarf) / 2)
+    assert evaluation["park"]["virginMaterial"] == pytest.approx(-float(swarf) / 2)
+    assert evaluation["summary"].startswith("1 solution saving")
+
+
+def _scenario_input(ids: Ids) -> dict[str, Any]:
+    return {
+        "park": ids.park,
+        "name": "swarf to the die caster",
+        "period": JAN,
+        "changes": [
+            {
+                "kind": "REROUTE_WASTE",
+                "enterprise": ids.nodes["bh-chassis"],
+                "share": 0.5,
+                "material": ids.materials["aluminium-swarf"],
+                "partner": ids.nodes["amata-diecast"],
+                "replacedMaterial": ids.materials["aluminium-ingot"],
+            }
+        ],
+    }
+
+
+def _cti_inflow(members: set[str], month: str = "2025-01-01") -> tuple[Decimal, Decimal, int]:
+    """CTI inflow of a set of enterprises from the CSV files: (circular kg, kg, entries)."""
+    materials = {m["code"]: m for m in _csv("../materials/materials.csv")}
+    enterprises = {n["code"] for n in _csv("nodes.csv") if n["kind"] == "enterprise"}
+    rows = [
+        r
+        for r in _first_reports([r for r in _csv("flows.csv") if r["period_start"] == month])
+        if r["target"] in members
+        and r["source"] not in members
+        and r["target"] in enterprises
+        and materials[r["material"]]["kind"] in ("product", "by_product", "waste")
+        and materials[r["material"]]["dimension"] == "mass"
+    ]
+    kg = [(Decimal(r["quantity"]) * TO_BASE[r["unit"]], materials[r["material"]]) for r in rows]
+    circular = sum(
+        (q for q, m in kg if "true" in (m["renewable"], m["secondary"])), start=Decimal(0)
+    )
+    return circular, sum((q for q, _ in kg), start=Decimal(0)), len(rows)
+
+
+async def check_circularity(gql: GraphQLClient, ids: Ids) -> None:
+    enterprises = {n["code"] for n in _csv("nodes.csv") if n["kind"] == "enterprise"}
+    data = (await gql(_document("Circularity"), {"scope": {"park": ids.park}, "period": JAN}))[
+        "circularity"
+    ]
+    inflow = data["material"]["circularInflow"]
+    circular, total, entries = _cti_inflow(enterprises)
+    assert inflow["denominator"] == pytest.approx(float(total), rel=1e-12)
+    assert inflow["value"] == pytest.approx(float(circular / total), rel=1e-9)
+    assert inflow["flowCount"] == inflow["flows"]["totalCount"] == entries
+    assert data["scopeKind"] == "PARK"
+    assert data["assumptions"]
+    group = ["lt-auto-body", "dn-iron-foundry"]
+    data = (
+        await gql(
+            _document("Circularity"),
+            {"scope": {"enterprises": [ids.nodes[c] for c in group]}, "period": JAN},
+        )
+    )["circularity"]
+    inflow = data["material"]["circularInflow"]
+    circular, total, entries = _cti_inflow(set(group))
+    assert inflow["denominator"] == pytest.approx(float(total), rel=1e-12)
+    assert inflow["value"] == pytest.approx(float(circular / total), rel=1e-9)
+    assert inflow["flows"]["totalCount"] == entries
+    # the scrap lt-auto-body sends the foundry is internal to the group: never an inflow
+    assert not any(f["source"]["code"] == "lt-auto-body" for f in inflow["flows"]["nodes"])
+    assert {e["code"] for e in data["enterprises"]} == set(group)
+
+
+async def check_eip_scorecard(gql: GraphQLClient, ids: Ids) -> None:
+    data = (
+        await gql(
+            _document("EipScorecard"),
+            {
+                "park": ids.park,
+                "period": YEAR,
+                "thresholds": [{"criterion": "ifeip-energy", "threshold": 0.5}],
+            },
+        )
+    )["eipScorecard"]
+    expected = {(k["source"], k["target"], k["material"]) for k in PLANTED["symbiosis_links"]}
+    found = {
+        (k["source"]["code"], k["target"]["code"], k["material"]["code"])
+        for k in data["symbiosisLinks"]
+    }
+    assert found == expected
+    enterprises = sum(n["kind"] == "enterprise" for n in _csv("nodes.csv"))
+    participants = {end for link in expected for end in link[:2]}
+    evaluations = {e["criterion"]["id"]: e for e in data["evaluations"]}
+    share = evaluations["vn-symbiosis-share"]
+    assert share["value"] == pytest.approx(len(participants) / enterprises)
+    assert share["verdict"] == "MET"
+    assert evaluations["vn-cleaner-production"]["verdict"] == "CANNOT_JUDGE"
+    energy = evaluations["ifeip-energy"]
+    assert (energy["threshold"], energy["thresholdSetByPark"]) == (0.5, True)
+    assert energy["verdict"] == ("MET" if energy["value"] >= 0.5 else "NOT_MET")
+
+
+async def _import_job(gql: GraphQLClient, job_id: str) -> dict[str, Any]:
+    import asyncio
+
+    for _ in range(200):
+        job: dict[str, Any] = (await gql(_document("ImportJob"), {"id": job_id}))["importJob"]
+        if job["status"] not in ("PENDING", "RUNNING"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"import job {job_id} did not finish")
+
+
+async def check_import(gql: GraphQLClient, ids: Ids) -> None:
+    """A dry run of two generic rows (POST /imports), followed by ImportJob, then committed
+    with ImportCommit: 1.5 MWh = 1500 kWh, 2 t = 2000 kg."""
+    content = (
+        b"external_id,movement,enterprise,partner,material,quantity,unit,date\n"
+        b"OP-1,receipt,lt-auto-body,evn-grid,electricity,1.5,MWh,2026-01-06\n"
+        b"OP-2,receipt,lt-auto-body,fuel-distributors,diesel,2,t,2026-01-07\n"
+    )
+    response = await gql.http.post(
+        "/imports",
+        files={"file": ("ops.csv", content, "text/csv")},
+        data={"profile": "generic", "park": ids.park, "dry_run": "true"},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    job = await _import_job(gql, job_id)
+    assert (job["status"], job["rowsTotal"], job["flows"]["totalCount"]) == ("VALIDATED", 2, 0)
+    committed = await gql(_document("ImportCommit"), {"input": {"job": job_id}})
+    assert committed["importCommit"]["userErrors"] == []
+    job = await _import_job(gql, job_id)
+    assert job["status"] == "SUCCEEDED", job
+    flows = job["flows"]["nodes"]
+    assert [(f["source"]["code"], f["material"]["code"], f["quantity"]) for f in flows] == [
+        ("evn-grid", "electricity", 1500.0),
+        ("fuel-distributors", "diesel", 2000.0),
+    ]
+
+
+async def _token_of(gql: GraphQLClient, credentials: dict[str, str]) -> GraphQLClient:
+    """A client of the same app authenticated by the client-credentials grant."""
+    response = await gql.http.post(
+        "/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": credentials["clientId"],
+            "client_secret": credentials["clientSecret"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    return gql.with_token(response.json()["access_token"])
+
+
+async def _issue(gql: GraphQLClient, ids: Ids, role: str, **extra: str) -> dict[str, str]:
+    data = await gql(
+        _document("ApiClientCreate"),
+        {"input": {"name": f"{role.lower()} of {PARK}", "role": role, "park": ids.park, **extra}},
+    )
+    assert data["apiClientCreate"]["userErrors"] == []
+    credentials: dict[str, str] = data["apiClientCreate"]["credentials"]
+    assert credentials["apiKey"] == f"{credentials['clientId']}.{credentials['clientSecret']}"
+    return credentials
+
+
+async def check_viewer(gql: GraphQLClient, ids: Ids) -> None:
+    assert (await gql(_document("Viewer")))["viewer"] == {
+        "subject": "tester",
+        "role": "OPERATOR",
+        "park": None,
+        "enterprise": None,
+    }
+    enterprise = await _token_of(
+        gql, await _issue(gql, ids, "ENTERPRISE", enterprise=ids.nodes["dn-paper"])
+    )
+    viewer = (await enterprise(_document("Viewer")))["viewer"]
+    assert (viewer["role"], viewer["park"]["code"], viewer["enterprise"]["code"]) == (
+        "ENTERPRISE",
+        PARK,
+        "dn-paper",
+    )
+
+
+async def check_api_client_create(gql: GraphQLClient, ids: Ids) -> None:
+    auditor = await _token_of(gql, await _issue(gql, ids, "AUDITOR"))
+    flows = await auditor("{ flows(first: 1) { totalCount } }")
+    assert (
+        flows["flows"]["totalCount"]
+        == (await gql("{ flows(first: 1) { totalCount } }"))["flows"]["totalCount"]
+    )
+    refused = (
+        await auditor(
+            _document("ApiClientCreate"),
+            {"input": {"name": "x", "role": "AUDITOR", "park": ids.park}},
+        )
+    )["apiClientCreate"]
+    assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
+
+
+async def check_audit_events(gql: GraphQLClient, ids: Ids) -> None:
+    auditor = await _token_of(gql, await _issue(gql, ids, "AUDITOR"))
+    await auditor(_document("ApiClientCreate"), {"input": {"name": "x", "role": "OPERATOR"}})
+    events = (await auditor(_document("AuditEvents"), {"park": ids.park}))["auditEvents"]
+    assert [(e["subject"], e["action"], e["allowed"]) for e in events["nodes"]] == [
+        ("tester", "ADMINISTER", True),
+    ]
+    assert events["nodes"][0]["operation"] == "mutation apiClientCreate"
+    everything = (await gql(_document("AuditEvents")))["auditEvents"]["nodes"]
+    assert [(e["action"], e["allowed"]) for e in everything] == [
+        ("ADMINISTER", True),
+        ("ADMINISTER", False),  # the auditor's attempt, bound to no park
+    ]
+
+
+async def check_footprint_share_create(gql: GraphQLClient, ids: Ids) -> None:
+    credentials = await _issue(gql, ids, "PARTNER")
+    partner = await _token_of(gql, credentials)
+    product = {"enterprise": ids.nodes["dn-paper"], "material": ids.materials["containerboard"]}
+    query = (
+        "query F($s: FootprintSubjectInput!, $p: PeriodInput!) "
+        "{ footprint(subject: $s, period: $p) { total } }"
+    )
+    before = await partner.raw(query, {"s": {"product": product}, "p": JAN})
+    assert before["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    for _ in range(2):  # sharing again changes nothing
+        shared = await gql(
+            _document("FootprintShareCreate"),
+            {"input": {**product, "partner": credentials["clientId"]}},
+        )
+        assert shared["footprintShareCreate"] == {"shared": True, "userErrors": []}
+    seen = await partner(query, {"s": {"product": product}, "p": JAN})
+    published = await gql(query, {"s": {"product": product}, "p": JAN})
+    assert seen["footprint"]["total"] == published["footprint"]["total"]
+
+
 CHECKS: dict[str, Callable[[GraphQLClient, Ids], Awaitable[None]]] = {
     "Parks": check_parks,
     "ParkEnterprises": check_park_enterprises,
@@ -378,6 +690,18 @@ CHECKS: dict[str, Callable[[GraphQLClient, Ids], Awaitable[None]]] = {
     "StockRecord": check_stock_record,
     "Footprint": check_footprint,
     "ParkEmissions": check_park_emissions,
+    "Circularity": check_circularity,
+    "EipScorecard": check_eip_scorecard,
+    "CircularityGaps": check_circularity_gaps,
+    "SymbiosisOpportunities": check_symbiosis_opportunities,
+    "ScenarioCreate": check_scenario_create,
+    "ScenarioEvaluate": check_scenario_evaluate,
+    "ImportJob": check_import,
+    "ImportCommit": check_import,
+    "Viewer": check_viewer,
+    "ApiClientCreate": check_api_client_create,
+    "AuditEvents": check_audit_events,
+    "FootprintShareCreate": check_footprint_share_create,
 }
 
 
