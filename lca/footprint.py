@@ -22,7 +22,7 @@ from lca.attribution import Attribution, attribute
 from lca.characterisation import GwpMethod
 from lca.inventory import ActivityKind, Allocation, ParkInventory, build_inventory
 from lca.recycling import RecyclingMethod
-from mfa.access import Action, Caller, authorize, flow_scope, park_reader
+from mfa.access import Action, Caller, authorize, flow_scope, may, park_reader
 from mfa.errors import MfaError, NotFoundError
 from mfa.models import Flow, NodeKind, ParkNode
 
@@ -104,6 +104,18 @@ def authorize_footprint(caller: Caller, request: FootprintRequest) -> None:
         return
     node_id = None if request.subject is Subject.PARK else request.enterprise_id
     authorize(caller, Action.READ, park_id=request.park_id, node_id=node_id)
+
+
+def sees_breakdown(caller: Caller, request: FootprintRequest) -> bool:
+    """Whether ``caller`` may see where ``request``'s figures come from: the enterprises,
+    activities, missing factors and supply-chain links behind them.
+
+    Those are the suppliers' books, so they go to whoever may read the subject's books (its
+    park's readers, the enterprise itself); a partner reading a product shared with it gets
+    the figures only (total, per declared unit, by gas, by scope).
+    """
+    node_id = None if request.subject is Subject.PARK else request.enterprise_id
+    return may(caller, Action.READ, park_id=request.park_id, node_id=node_id)
 
 
 def compute(request: FootprintRequest, inventory: ParkInventory, version: int) -> FootprintResult:

@@ -46,6 +46,7 @@ __all__ = [
     "Trail",
     "authorize",
     "flow_scope",
+    "may",
     "park_reader",
     "park_scope",
     "watching",
@@ -160,6 +161,14 @@ def _refusal(
             f"own enterprise, not node {node_id}"
         )
     return f"a partner reads only the product footprints shared with it: {action.value} refused"
+
+
+def may(
+    caller: Caller, action: Action, *, park_id: int | None = None, node_id: int | None = None
+) -> bool:
+    """Whether ``caller`` may ``action`` there: ``authorize``'s rule, as a question that is
+    not an attempt (nothing is noted on the audit trail)."""
+    return _refusal(caller, action, park_id, node_id) is None
 
 
 def authorize(

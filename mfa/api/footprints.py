@@ -118,6 +118,12 @@ class SupplyGraph:
     edges: list[SupplyGraphEdge]
 
 
+_DETAIL = (
+    "Null for a caller who may not read the subject's books (a partner reading a product shared "
+    "with it): it names the suppliers and their emissions."
+)
+
+
 @strawberry.type(description="A cradle-to-gate GWP100 footprint and where it comes from.")
 class Footprint:
     subject: str
@@ -139,19 +145,24 @@ class Footprint:
         description="The park's newest flow id when computed: the result reflects every flow "
         "up to it."
     )
-    by_enterprise: list[Contribution]
-    by_activity: list[Contribution]
+    by_enterprise: list[Contribution] | None = strawberry.field(description=_DETAIL)
+    by_activity: list[Contribution] | None = strawberry.field(description=_DETAIL)
     by_gas: list[Contribution]
     by_scope: list[ScopeContribution]
-    missing_factors: list[MissingFactor]
+    missing_factors: list[MissingFactor] | None = strawberry.field(description=_DETAIL)
     notes: list[str]
     contains_aggregated_co2e: bool = strawberry.field(
         description="Part of the total comes from factors given only as CO2e (no gas split)."
     )
     result: strawberry.Private[lca_footprint.FootprintResult]
+    detail: strawberry.Private[bool]
 
-    @strawberry.field(description="The supply chain as edges with amounts and cumulative impact.")
-    async def graph(self, cutoff: float = 0.005, max_depth: int = 5) -> SupplyGraph:
+    @strawberry.field(
+        description="The supply chain as edges with amounts and cumulative impact. " + _DETAIL
+    )
+    async def graph(self, cutoff: float = 0.005, max_depth: int = 5) -> SupplyGraph | None:
+        if not self.detail:
+            return None
         if not 0 < cutoff < 1:
             raise MfaError("cutoff is a fraction of the total, between 0 and 1", field=("cutoff",))
         if not 1 <= max_depth <= MAX_GRAPH_DEPTH:
@@ -211,7 +222,7 @@ def _contributions(values: Mapping[str, float], total: float) -> list[Contributi
     ]
 
 
-def _to_type(result: lca_footprint.FootprintResult, subject: str) -> Footprint:
+def _to_type(result: lca_footprint.FootprintResult, subject: str, *, detail: bool) -> Footprint:
     attribution = result.attribution
     total = attribution.footprint.total
     request = result.request
@@ -227,8 +238,8 @@ def _to_type(result: lca_footprint.FootprintResult, subject: str) -> Footprint:
         declared_unit=result.declared_unit,
         per_declared_unit=result.per_declared_unit,
         ledger_version=result.ledger_version,
-        by_enterprise=_contributions(attribution.by_enterprise, total),
-        by_activity=_contributions(attribution.by_activity, total),
+        by_enterprise=_contributions(attribution.by_enterprise, total) if detail else None,
+        by_activity=_contributions(attribution.by_activity, total) if detail else None,
         by_gas=_contributions(attribution.by_gas, total),
         by_scope=[ScopeContribution(scope=s, value=v) for s, v in attribution.by_scope.items()],
         missing_factors=[
@@ -240,10 +251,13 @@ def _to_type(result: lca_footprint.FootprintResult, subject: str) -> Footprint:
                 enterprises=list(m.enterprises),
             )
             for m in result.inventory.missing
-        ],
+        ]
+        if detail
+        else None,
         notes=list(result.inventory.notes),
         contains_aggregated_co2e=attribution.footprint.contains_aggregated_co2e,
         result=result,
+        detail=detail,
     )
 
 
@@ -259,7 +273,7 @@ async def _footprint(
         result = await lca_footprint.footprint(
             session, request, caller=ctx.caller, cache=ctx.footprints, run=_run
         )
-    return _to_type(result, subject)
+    return _to_type(result, subject, detail=lca_footprint.sees_breakdown(ctx.caller, request))
 
 
 @strawberry.type

@@ -381,3 +381,27 @@ async def test_every_role_meets_its_expectation_on_every_root_field(
                     f"{name} as {role.value}: expected {probe.expect[role]}, got {got}: {body}"
                 )
     assert not wrong, "\n".join(wrong)
+
+
+async def test_a_partner_gets_a_shared_footprint_s_figures_but_not_whose_books_they_come_from(
+    gql: GraphQLClient, client_as: ClientAs
+) -> None:
+    """The breakdown by enterprise, by activity, the missing factors and the supply graph name
+    the suppliers and their emissions: a park reader sees them, the partner sees nulls beside
+    the same total and the same split by gas."""
+    ids, clients = await _setup(gql, client_as)
+    query = (
+        "query Q($e: ID!, $m: ID!, $p: PeriodInput!) { footprint(subject: {product: "
+        "{enterprise: $e, material: $m}}, period: $p) { total byGas { label value } "
+        "byEnterprise { label } byActivity { label } missingFactors { materialCode } "
+        "graph { nodes { key } } } }"
+    )
+    variables = {"e": ids.ent("mill"), "m": ids.mat("coil"), "p": JAN}
+    reader = (await clients[AUD](query, variables))["footprint"]
+    partner = (await clients[PARTNER](query, variables))["footprint"]
+    assert reader["byEnterprise"]
+    assert reader["byActivity"]
+    assert reader["graph"]["nodes"]
+    assert (partner["total"], partner["byGas"]) == (reader["total"], reader["byGas"])
+    hidden = ("byEnterprise", "byActivity", "missingFactors", "graph")
+    assert {key: partner[key] for key in hidden} == dict.fromkeys(hidden)
