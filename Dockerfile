@@ -3,7 +3,7 @@
 #   build    a virtualenv at /opt/venv holding the project and its dependencies (all wheels,
 #            so no compiler); the project is installed as a wheel, not from a checkout.
 #   runtime  the same slim Python, the virtualenv, the Alembic environment and the sample
-#            datasets; runs as uid 10001 with the SQLite file in the /data volume.
+#            datasets; runs as uid 10001 with the SQLite file and uploaded imports in /data.
 #
 # Build and run: see docs/deploy.md.
 
@@ -57,14 +57,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     MFA_ALEMBIC_DIR=/app/alembic \
     MFA_DATASETS_DIR=/app/datasets \
     MFA_BRIGHTWAY_DIR=/data/brightway \
-    MFA_DATABASE_URL=sqlite:////data/mfa.db
+    MFA_DATABASE_URL=sqlite:////data/mfa.db \
+    MFA_IMPORT_DIR=/data/imports
 
 USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8000
 
-# /healthz answers 200 when the app can run `SELECT 1` on its database, 503 otherwise; urlopen
-# raises on anything but 2xx, and the uncaught exception exits 1 (unhealthy).
+# /healthz answers 200 while the process serves requests (/readyz adds the database and its
+# migrations, for a load balancer); urlopen raises on anything but 2xx, and the uncaught
+# exception exits 1 (unhealthy).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 

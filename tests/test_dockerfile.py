@@ -8,6 +8,7 @@ Nothing here builds the image: CI has no container engine. The build and its smo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +120,18 @@ def test_runtime_stage_exposes_port_8000(final_stage: list[Instruction]) -> None
         for port in arguments.split()
     }
     assert "8000" in ports
+
+
+def test_runtime_stage_keeps_what_the_service_writes_in_the_data_volume(
+    final_stage: list[Instruction],
+) -> None:
+    """The service user owns only /data: the database, uploaded imports and Brightway's folder
+    must live there, or the first write fails with a permission error."""
+    assert _all(final_stage, "VOLUME") == ['["/data"]']
+    settings = dict(re.findall(r"(MFA_[A-Z_]+)=(\S+)", " ".join(_all(final_stage, "ENV"))))
+    assert settings["MFA_DATABASE_URL"].startswith("sqlite:////data/")
+    assert settings["MFA_IMPORT_DIR"].startswith("/data/")
+    assert settings["MFA_BRIGHTWAY_DIR"].startswith("/data/")
 
 
 def test_runtime_stage_serves_with_migrations(final_stage: list[Instruction]) -> None:
