@@ -33,7 +33,9 @@ from factories import World, make_world
 from mfa.access import Caller
 from mfa.api.ids import to_global_id
 from mfa.db import create_async, create_engine, session_factory, transaction
-from mfa.models import metadata
+from mfa.imports.jobs import ImportRequest, JobProgress, JobSettings, create_job, run_job
+from mfa.models import ImportStatus, metadata
+from mfa.settings import REPOSITORY_DATASETS
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,6 +231,76 @@ async def test_postgres_restart_fails_requests_cleanly_and_keeps_batches_whole(
     batches, flows, evidence = _ledger(url)
     assert (batches, flows) == (1, len(rows))
     assert sorted(evidence) == sorted(r["evidence"] for r in rows)
+
+
+async def test_postgres_restart_during_an_import_job_leaves_no_partial_batch(
+    private_postgres: PrivateCluster, caller: Caller, tmp_path: Path
+) -> None:
+    """The server goes down once the job is recording; the ledger then holds the whole file
+    or none of it, and importing the file again completes it with no movement twice."""
+    url = private_postgres.create_database()
+    world = await _world(url, caller)
+    count = 6000
+    lines = ["external_id,movement,enterprise,partner,material,quantity,unit,date,evidence"]
+    lines += [
+        f"R-{i},receipt,mill,supplier,steel-coil,{1 + i % 50},t,2025-01-06," for i in range(count)
+    ]
+    path = tmp_path / "receipts.csv"
+    path.write_text("\n".join(lines) + "\n")
+    settings = JobSettings(
+        datasets=REPOSITORY_DATASETS,
+        import_dir=tmp_path / "imports",
+        max_bytes=2**26,
+        chunk_rows=500,
+    )
+    engine = create_async(url)
+    factory = session_factory(engine)
+    recording = asyncio.Event()
+
+    def progress(state: JobProgress) -> None:
+        if state.phase == "recording":
+            recording.set()
+
+    async def import_once() -> int:
+        request = ImportRequest(
+            park_id=world.park, profile="generic", path=path, file_name=path.name
+        )
+        async with transaction(factory) as session:
+            job = await create_job(session, request, caller=caller, settings=settings)
+        assert job.id is not None
+        return job.id
+
+    try:
+        first = await import_once()
+        job = asyncio.create_task(
+            run_job(factory, first, caller=caller, settings=settings, on_progress=progress)
+        )
+        await asyncio.wait_for(recording.wait(), timeout=60)
+        await asyncio.to_thread(private_postgres.stop)
+        with contextlib.suppress(Exception):  # the job fails, or cannot even say so
+            await job
+        await asyncio.to_thread(private_postgres.start)
+        batches, flows, _ = _ledger(url)
+        assert (batches, flows) in ((0, 0), (1, count))
+
+        await engine.dispose()  # connections of the stopped server are gone
+        again = await import_once()
+        finished = await run_job(factory, again, caller=caller, settings=settings)
+        assert finished.status is ImportStatus.SUCCEEDED, finished.message
+    finally:
+        await engine.dispose()
+    engine_sync = create_engine(url)
+    try:
+        with engine_sync.connect() as connection:
+            quantities = connection.execute(sa.text("SELECT quantity FROM flow")).scalars().all()
+            keys = connection.execute(
+                sa.text("SELECT count(DISTINCT natural_key) FROM imported_movement")
+            ).scalar_one()
+    finally:
+        engine_sync.dispose()
+    assert len(quantities) == count
+    assert keys == count
+    assert sorted(quantities) == sorted(1000.0 * (1 + i % 50) for i in range(count))
 
 
 async def _retrying(gql: GraphQLClient, variables: dict[str, Any]) -> dict[str, Any]:
