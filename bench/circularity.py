@@ -45,11 +45,11 @@ from bench.gaps import (
     QUICK_ENTERPRISES,
     YEAR,
     Generator,
-    _baseline,
-    _extra_materials,
-    _timed,
+    best_seconds,
+    extra_materials,
     fmt_s,
     load,
+    year_baseline,
 )
 from mfa.circularity import Circularity, circularity, resolve_scope
 from mfa.db import create_async, session_factory
@@ -107,7 +107,7 @@ async def measure(backend: str, enterprises: int, flows: int, clock: Stopwatch) 
     with fresh_database(backend) as url:
         log(f"{backend}: creating {enterprises:,} enterprises", clock)
         world = await create_world(url, enterprises=enterprises)
-        generator = Generator(world, await _extra_materials(url), flows)
+        generator = Generator(world, await extra_materials(url), flows)
         written, _ = load(url, generator, clock)
         analyze(url)
         log(f"{backend}: loaded; measuring", clock)
@@ -118,7 +118,7 @@ async def measure(backend: str, enterprises: int, flows: int, clock: Stopwatch) 
         cti_entries = (
             material.circular_inflow.flows.entries + material.circular_outflow.flows.entries
         )
-        baseline = await _timed(lambda: _baseline(url, park))
+        baseline = await best_seconds(lambda: year_baseline(url, park))
         runs: list[tuple[str, Callable[[], Awaitable[Any]], str]] = [
             (
                 "circularity, park",
@@ -144,7 +144,7 @@ async def measure(backend: str, enterprises: int, flows: int, clock: Stopwatch) 
         ]
         rows = [["baseline: count and sum of the year's flows", fmt_s(baseline), "", ""]]
         for label, work, note in runs:
-            seconds = await _timed(work)
+            seconds = await best_seconds(work)
             rows.append([label, fmt_s(seconds), fmt_ratio(seconds / baseline), note])
         tracemalloc.start()
         await _indicators(url, park_id=park, enterprise_ids=[])

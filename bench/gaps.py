@@ -210,7 +210,7 @@ def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield rows[start : start + CHUNK]
 
 
-async def _extra_materials(url: str) -> dict[str, int]:
+async def extra_materials(url: str) -> dict[str, int]:
     engine = create_async(url)
     found = {}
     try:
@@ -292,7 +292,7 @@ async def _gaps(url: str, park_id: int, kinds: set[GapKind] | None = None) -> in
     return len(result.gaps)
 
 
-async def _baseline(url: str, park_id: int) -> None:
+async def year_baseline(url: str, park_id: int) -> None:
     engine = create_async(url)
     try:
         async with engine.connect() as connection:
@@ -307,7 +307,7 @@ async def _baseline(url: str, park_id: int) -> None:
         await engine.dispose()
 
 
-async def _timed(work: Any, runs: int = 3) -> float:
+async def best_seconds(work: Any, runs: int = 3) -> float:
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
@@ -320,7 +320,7 @@ async def measure(backend: str, enterprises: int, flows: int, clock: Stopwatch) 
     with fresh_database(backend) as url:
         log(f"{backend}: creating {enterprises:,} enterprises", clock)
         world = await create_world(url, enterprises=enterprises)
-        generator = Generator(world, await _extra_materials(url), flows)
+        generator = Generator(world, await extra_materials(url), flows)
         written, confirmed = load(url, generator, clock)
         analyze(url)
         log(f"{backend}: loaded; measuring", clock)
@@ -329,16 +329,16 @@ async def measure(backend: str, enterprises: int, flows: int, clock: Stopwatch) 
         rows = [
             [
                 "baseline: count and sum of the year's flows",
-                fmt_s(await _timed(lambda: _baseline(url, park))),
+                fmt_s(await best_seconds(lambda: year_baseline(url, park))),
                 "",
                 "",
             ],
         ]
-        total = await _timed(lambda: _gaps(url, park))
+        total = await best_seconds(lambda: _gaps(url, park))
         rows.append(["gaps list, all kinds", fmt_s(total), fmt_int(count), ""])
         for kind in GapKind:
             one = await _gaps(url, park, {kind})
-            seconds = await _timed(lambda kind=kind: _gaps(url, park, {kind}), runs=1)
+            seconds = await best_seconds(lambda kind=kind: _gaps(url, park, {kind}), runs=1)
             rows.append([f"  {kind.name} alone", fmt_s(seconds), fmt_int(one), ""])
         baseline = float(rows[0][1])
         rows[1][3] = fmt_ratio(total / baseline)
