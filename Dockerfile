@@ -64,9 +64,9 @@ USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8000
 
-# /healthz answers 200 while the process serves requests (/readyz adds the database and its
-# migrations, for a load balancer); urlopen raises on anything but 2xx, and the uncaught
-# exception exits 1 (unhealthy).
+# /healthz answers 200 when the app can run `SELECT 1` on its database, 503 otherwise (/readyz
+# adds the migrations, for a load balancer); urlopen raises on anything but 2xx, and the
+# uncaught exception exits 1 (unhealthy).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 

@@ -129,27 +129,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
 
+    async def database_answers() -> str | None:
+        """None when the database runs ``SELECT 1`` through the app's pool, else why not."""
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database
+            return type(exc).__name__
+        return None
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        """Alive: the process answers. Says nothing of the database (see ``/readyz``), so an
-        orchestrator does not restart the service for a database outage."""
+        """Alive: the process answers and reaches its database (the container's health)."""
+        error = await database_answers()
+        if error is not None:
+            return JSONResponse({"status": "unavailable", "error": error}, 503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        """Ready to serve: the database answers and is at the code's schema revision."""
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(sa.text("SELECT 1"))
-            # Alembic's check is synchronous and opens its own connection: off the loop.
-            current = await asyncio.to_thread(is_current, settings.database_url)
-        except Exception as exc:  # any failure to reach the database means not ready
-            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
-        if not current:
-            return JSONResponse(
-                {"status": "unavailable", "error": "migrations not current: run `mfa migrate`"},
-                503,
-            )
+        """Ready to serve: alive, and the database is at the code's schema revision."""
+        error = await database_answers()
+        if error is None:
+            try:  # Alembic's check is synchronous and opens its own connection: off the loop.
+                if not await asyncio.to_thread(is_current, settings.database_url):
+                    error = "migrations not current: run `mfa migrate`"
+            except Exception as exc:  # the database went away between the two checks
+                error = type(exc).__name__
+        if error is not None:
+            return JSONResponse({"status": "unavailable", "error": error}, 503)
         return JSONResponse({"status": "ok"})
 
     return app

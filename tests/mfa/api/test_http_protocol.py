@@ -187,16 +187,19 @@ async def test_cors_is_off_by_default_and_answers_configured_origins(
     assert "access-control-allow-origin" not in other.headers
 
 
-async def test_healthz_says_alive_without_the_database() -> None:
+async def test_healthz_and_readyz_touch_the_database(gql: GraphQLClient) -> None:
+    ok = await gql.http.get("/healthz")
+    assert (ok.status_code, ok.json()) == (200, {"status": "ok"})
     app = create_app(
         Settings(database_url="postgresql://nobody@127.0.0.1:1/none", environment=Environment.TEST)
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as http:
-        alive = await http.get("/healthz")
+        down = await http.get("/healthz")
         ready = await http.get("/readyz")
-    assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
+    assert down.status_code == 503
+    assert down.json()["status"] == "unavailable"
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
 
@@ -206,10 +209,12 @@ async def test_readyz_needs_current_migrations(empty_database_url: str, tmp_path
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as http:
+        alive = await http.get("/healthz")
         before = await http.get("/readyz")
         migrations.upgrade(empty_database_url)
         after = await http.get("/readyz")
     await app.state.engine.dispose()
+    assert alive.status_code == 200  # reachable, though not migrated: alive, not ready
     assert before.status_code == 503
     assert "migrations not current" in before.json()["error"]
     assert (after.status_code, after.json()) == (200, {"status": "ok"})
