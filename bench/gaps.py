@@ -33,7 +33,7 @@ import time
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +55,7 @@ from bench.common import (
     print_table,
     run,
 )
+from mfa.balance import calendar_months
 from mfa.db import create_async, create_engine, session_factory, transaction
 from mfa.gaps import GapKind, circularity_gaps
 from mfa.models import ConfirmationStatus, Flow, FlowConfirmation, MaterialKind
@@ -71,14 +72,6 @@ RECORDED_AT = datetime(2026, 1, 15, tzinfo=UTC)
 
 flow_t = Flow.__table__  # type: ignore[attr-defined]
 confirmation_t = FlowConfirmation.__table__  # type: ignore[attr-defined]
-
-
-def _months() -> list[tuple[date, date]]:
-    months = []
-    for m in range(1, 13):
-        following = date(2025 + m // 12, m % 12 + 1, 1)
-        months.append((date(2025, m, 1), following - timedelta(days=1)))
-    return months
 
 
 class Generator:
@@ -261,7 +254,7 @@ def load(url: str, generator: Generator, clock: Stopwatch) -> tuple[int, int]:
     engine = create_engine(url)
     flows = confirmations = 0
     try:
-        for period in _months():
+        for period in calendar_months(*YEAR):
             rows, confirms = generator.month(period)
             with engine.begin() as connection:
                 _insert(connection, flow_t, rows)
