@@ -45,12 +45,14 @@ from mfa.imports.profiles import Profile, load_profile
 from mfa.imports.reader import TableFile, open_table, read_chunks, rejected_csv
 from mfa.imports.rows import (
     Checked,
+    FileKey,
     Lookup,
     Movement,
     NodeInfo,
     RowChecker,
     RowError,
     align_columns,
+    drop_repeats,
     file_row,
     missing_columns,
 )
@@ -317,6 +319,77 @@ def _new_movements(
     return fresh, repeats
 
 
+_FILE_KEYS = "import_file_key"
+
+
+async def _open_file_keys(session: AsyncSession) -> None:
+    """A temporary table of the natural keys met so far in the file, with the first row that
+    claimed each: duplicates inside a file are found exactly, across chunks, in memory that
+    does not grow with the file. It lives in the job's transaction (PostgreSQL drops it at
+    commit or rollback; on SQLite, where it outlives the transaction on its connection, the
+    next job's ``DROP`` clears it)."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    await session.execute(
+        sa.text(f"DROP TABLE IF EXISTS {'' if postgresql else 'temp.'}{_FILE_KEYS}")
+    )
+    await session.execute(
+        sa.text(
+            f"CREATE TEMPORARY TABLE {_FILE_KEYS} (reporting_party_id INTEGER NOT NULL, "
+            "natural_key VARCHAR(200) NOT NULL, first_row INTEGER NOT NULL, "
+            "PRIMARY KEY (reporting_party_id, natural_key))"
+            + (" ON COMMIT DROP" if postgresql else "")
+        )
+    )
+
+
+async def _refuse_repeats(session: AsyncSession, profile: Profile, checked: Checked) -> None:
+    """Refuse the chunk's rows whose key an earlier row of the file claimed, and remember the
+    keys it claims first. Pass 2 finds every key already there, so the same rows pass."""
+    keys = sorted({k for k, _ in checked.claims})
+    first: dict[FileKey, int] = {}
+    table = sa.table(
+        _FILE_KEYS,
+        sa.column("reporting_party_id"),
+        sa.column("natural_key"),
+        sa.column("first_row"),
+    )
+    if session.get_bind().dialect.name == "postgresql" and keys:
+        # One join with the chunk's keys as arrays, walked through the primary key: a row-value
+        # IN list is planned as a scan of the (never analysed) temporary table per statement.
+        rows = await session.execute(
+            sa.text(
+                f"SELECT f.reporting_party_id, f.natural_key, f.first_row FROM {_FILE_KEYS} f "
+                "JOIN unnest(CAST(:parties AS integer[]), CAST(:keys AS text[])) AS k(p, n) "
+                "ON f.reporting_party_id = k.p AND f.natural_key = k.n"
+            ),
+            {"parties": [p for p, _ in keys], "keys": [k for _, k in keys]},
+        )
+        first.update({(r.reporting_party_id, r.natural_key): r.first_row for r in rows})
+    else:
+        for start in range(0, len(keys), _KEY_LOOKUP):
+            rows = await session.execute(
+                sa.select(table.c.reporting_party_id, table.c.natural_key, table.c.first_row).where(
+                    sa.tuple_(table.c.reporting_party_id, table.c.natural_key).in_(
+                        keys[start : start + _KEY_LOOKUP]
+                    )
+                )
+            )
+            first.update({(r.reporting_party_id, r.natural_key): r.first_row for r in rows})
+    new: dict[FileKey, int] = {}
+    for file_key, row in checked.claims:  # in row order: the first claim in the chunk wins
+        if file_key not in first:
+            first[file_key] = new[file_key] = row
+    if new:
+        await session.execute(
+            sa.insert(table),
+            [
+                {"reporting_party_id": p, "natural_key": k, "first_row": r}
+                for (p, k), r in new.items()
+            ],
+        )
+    drop_repeats(profile, checked, first)
+
+
 class _FileRun:
     """Reads one job's file chunk by chunk and checks each chunk, for one pass."""
 
@@ -362,11 +435,13 @@ async def _validate(
     tally = _Tally()
     rejected_rows: set[int] = set()
     header = list(run.table.header)
+    await _open_file_keys(session)
     rejected.parent.mkdir(parents=True, exist_ok=True)
     with rejected_csv(rejected) as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", *header, "error"])
         async for chunk, checked in run.chunks():
+            await _refuse_repeats(session, run.profile, checked)
             imported = await _imported(session, run.profile.system, checked.movements)
             fresh, repeats = _new_movements(run.profile, checked, imported)
             checked.errors.sort(key=lambda e: e.row)
@@ -414,6 +489,7 @@ async def _fresh_movements(
             yield tally.kept[start : start + run.chunk_rows]
         return
     async for _chunk, checked in run.chunks():
+        await _refuse_repeats(session, run.profile, checked)
         imported = await _imported(session, run.profile.system, checked.movements)
         yield _new_movements(run.profile, checked, imported)[0]
 

@@ -7,8 +7,10 @@ Two stages, both reporting every bad cell rather than stopping at the first:
    lengths;
 2. row checks against the park: the movement type, the enterprise, partner and material
    exist, the unit measures the material's dimension, the flow's direction suits the nodes
-   (a scrap goes to a waste handler, a transfer to another enterprise), the natural key is
-   not repeated inside the file.
+   (a scrap goes to a waste handler, a transfer to another enterprise). Each row that gets
+   this far claims its natural key (``Checked.claims``); the job checks the claims against
+   the keys met earlier in the file, which it keeps in the database, not in memory
+   (``drop_repeats`` turns a repeated key into the row's error).
 
 Each error names the row as the file numbers it (the header is row 1, the first movement
 row 2), the column, the cell's value and the reason.
@@ -91,11 +93,16 @@ class Movement:
     content_hash: str
 
 
+FileKey = tuple[int, str]
+"""A natural key within one file: ``(reporting enterprise id, key)``."""
+
+
 @dataclass(slots=True)
 class Checked:
     movements: list[Movement] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     ignored: int = 0
+    claims: list[tuple[FileKey, int]] = field(default_factory=list)  # (key, row), row order
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -201,7 +208,7 @@ def _cell_errors(schema: pa.DataFrameSchema, chunk: pd.DataFrame) -> list[RowErr
 
 
 class RowChecker:
-    """Checks chunks of one file in order, remembering natural keys across chunks."""
+    """Checks chunks of one file; what a chunk's rows are depends on that chunk alone."""
 
     def __init__(self, profile: Profile, lookup: Lookup, *, decimal: str) -> None:
         self.profile = profile
@@ -209,7 +216,6 @@ class RowChecker:
         self.decimal = decimal
         self.schema = cell_schema(profile, decimal)
         self.formats = _date_formats(profile)
-        self.seen: dict[tuple[int, str], int] = {}
 
     def check(self, chunk: pd.DataFrame) -> Checked:
         chunk = chunk.apply(lambda s: s.str.strip())
@@ -240,6 +246,7 @@ class RowChecker:
                 continue
             movement = None
             if draft is not None:
+                out.claims.append(((draft.enterprise.id, self._key(cells)), row))
                 movement, errors = self._finish(row, cells, draft, day.date(), value)
             if errors:
                 out.errors.extend(errors)
@@ -247,6 +254,9 @@ class RowChecker:
                 out.movements.append(movement)
         out.errors.sort(key=lambda e: e.row)
         return out
+
+    def _key(self, cells: dict[str, str]) -> str:
+        return "/".join(self._cell(cells, c) for c in self.profile.key)
 
     @staticmethod
     def _cell(cells: dict[str, str], column: str | None) -> str:
@@ -370,17 +380,7 @@ class RowChecker:
         currency = self._cell(cells, p.currency) or None
         if (value or None) is not None and currency is None:
             errors.append(RowError(row, p.currency or "currency", "", "a value needs its currency"))
-        key = "/".join(self._cell(cells, c) for c in p.key)
-        seen = self.seen.setdefault((draft.enterprise.id, key), row)
-        if seen != row:
-            errors.append(
-                RowError(
-                    row,
-                    p.key[0],
-                    key,
-                    f"repeats the movement of row {seen} (same {' / '.join(p.key)})",
-                )
-            )
+        key = self._key(cells)
         if errors or material is None:
             return None, errors
         if draft.type is MovementType.RECEIPT:
@@ -405,6 +405,23 @@ class RowChecker:
             digest_size=8,
         ).hexdigest()
         return Movement(row, entry, key, digest), []
+
+
+def drop_repeats(profile: Profile, checked: Checked, first: dict[FileKey, int]) -> None:
+    """Refuse the rows of ``checked`` whose natural key an earlier row of the file claimed
+    (``first``: each claimed key's first row in the file), keeping errors in row order."""
+    repeats = {}
+    for file_key, row in checked.claims:
+        if first[file_key] != row:
+            repeats[row] = RowError(
+                row,
+                profile.key[0],
+                file_key[1],
+                f"repeats the movement of row {first[file_key]} (same {' / '.join(profile.key)})",
+            )
+    if repeats:
+        checked.movements = [m for m in checked.movements if m.row not in repeats]
+        checked.errors = sorted([*checked.errors, *repeats.values()], key=lambda e: e.row)
 
 
 @dataclass(frozen=True, slots=True)

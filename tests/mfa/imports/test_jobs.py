@@ -11,7 +11,7 @@ import os
 import pickle
 import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +370,37 @@ async def test_duplicate_rows_inside_one_file_are_refused_naming_the_first(env: 
     assert [(e["row"], e["column"]) for e in job.errors] == [(4, "external_id"), (7, "external_id")]
     assert all("repeats the movement of row 2" in e["reason"] for e in job.errors)
     assert await env.counts() == dict.fromkeys(LEDGER, 0)
+
+
+async def test_repeats_are_named_the_same_whatever_the_chunk_size(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GR-1 at rows 2, 4, 7 and TR-1 at rows 6, 8: one chunk, or chunks of 3 and of 2,
+    # so that the repeats fall inside a chunk and across chunk boundaries.
+    lines = [*GOOD[:3], GOOD[1], *GOOD[3:5], GOOD[1], GOOD[4]]
+    path = _csv(env.tmp, "dup.csv", lines)
+    expected = [
+        (4, "GR-1", "repeats the movement of row 2"),
+        (7, "GR-1", "repeats the movement of row 2"),
+        (8, "TR-1", "repeats the movement of row 6"),
+    ]
+    for rows in (100, 3, 2):
+        monkeypatch.setattr(env, "settings", replace(env.settings, chunk_rows=rows))
+        job = await env.run(path, dry_run=True)
+        assert [(e["row"], e["value"], e["reason"].split(" (")[0]) for e in job.errors] == (
+            expected
+        ), rows
+
+
+async def test_good_rows_only_records_a_repeated_movement_once_when_the_file_is_read_again(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "KEPT_ROWS", 2)  # pass 2 re-reads and checks the keys again
+    lines = [*GOOD[:3], GOOD[1], *GOOD[3:], GOOD[1], GOOD[3]]
+    job = await env.run(_csv(env.tmp, "dup.csv", lines), good_rows_only=True)
+    assert job.status is ImportStatus.SUCCEEDED, job.message
+    assert (job.flows_recorded, job.rows_rejected) == (5, 3)
+    assert _flow_tuples(await env.flows()) == _expected(env.world)
 
 
 async def test_a_200_mb_file_is_refused_by_size_before_it_is_read(env: Env) -> None:
