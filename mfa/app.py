@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,8 @@ from cross_web import HTTPException
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -29,8 +32,11 @@ from mfa.api.http import GraphQLOverHTTP, install
 from mfa.api.imports import imports_router
 from mfa.api.schema import build_schema
 from mfa.db import create_async, session_factory
+from mfa.imports import lease
 from mfa.migrations import is_current
 from mfa.settings import Settings, get_settings
+
+log = logging.getLogger("mfa.api")
 
 
 class _Router(OrjsonEncoding, GraphQLOverHTTP, GraphQLRouter[Context, None]):
@@ -60,6 +66,16 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+async def _settle_interrupted_imports(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Fail the import jobs whose process died (``mfa.imports.lease``), when the database
+    answers: a server must start, and report itself unready, on a database that is down or
+    not migrated yet."""
+    try:
+        await lease.sweep(factory)
+    except (DBAPIError, OSError) as exc:
+        log.warning("could not look for interrupted import jobs: %s", exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_async(settings.database_url, echo=settings.sql_echo)
@@ -68,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await _settle_interrupted_imports(factory)
         freeze_heap()
         yield
         await engine.dispose()

@@ -28,7 +28,7 @@ from mfa.api.ids import pk_of, to_global_id
 from mfa.api.types import Connection, Flow, Node, PageInfo, RecordBatch
 from mfa.audit import audited_transaction
 from mfa.errors import MfaError, NotFoundError
-from mfa.imports import jobs
+from mfa.imports import jobs, lease
 from mfa.models import ImportJob as ImportJobRow
 from mfa.models import ImportStatus
 from mfa.reads import FlowFilter
@@ -174,10 +174,18 @@ class ImportJob(Node):
 
 
 async def import_job_node(info: Info[Context, None], pk: int) -> ImportJob | None:
-    """The job with this primary key, or None when there is none."""
+    """The job with this primary key, or None when there is none.
+
+    A job ``RUNNING`` in no task of this process may have lost its runner: it is settled
+    (``mfa.imports.lease``) before it is answered, so nobody waits on a dead job.
+    """
     try:
         async with info.context.read() as session:
             row = await jobs.get_job(session, pk, caller=info.context.caller)
+        orphan = row.status is ImportStatus.RUNNING and pk not in jobs.PROGRESS
+        if orphan and await lease.settle(info.context.factory, pk):
+            async with info.context.read() as session:
+                row = await jobs.get_job(session, pk, caller=info.context.caller)
     except NotFoundError:
         return None
     return ImportJob.from_row(row)

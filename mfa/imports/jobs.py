@@ -40,6 +40,7 @@ from mfa.access import Action, Caller, authorize
 from mfa.audit import audited_transaction
 from mfa.db import transaction
 from mfa.errors import BatchValidationError, DuplicateError, MfaError, NotFoundError
+from mfa.imports import lease
 from mfa.imports.errors import ImportFileError, ImportJobError
 from mfa.imports.profiles import Profile, load_profile
 from mfa.imports.reader import TableFile, open_table, read_chunks, rejected_csv
@@ -610,9 +611,24 @@ async def run_job(
 
     Each phase owns its transaction: the job turns ``RUNNING`` in a short one; the import
     and the job's final state commit together; a failure rolls the import back and records
-    why in a short one of its own.
+    why in a short one of its own. All of it runs under the job's lease
+    (``mfa.imports.lease``), so a job left ``RUNNING`` by a process that died can be told
+    from one still running.
     """
+    async with lease.held(factory.kw["bind"], job_id):
+        return await _run_leased(
+            factory, job_id, caller=caller, settings=settings, on_progress=on_progress
+        )
 
+
+async def _run_leased(
+    factory: async_sessionmaker[AsyncSession],
+    job_id: int,
+    *,
+    caller: Caller,
+    settings: JobSettings,
+    on_progress: ProgressCallback | None,
+) -> ImportJob:
     def progress(state: JobProgress) -> None:
         PROGRESS[job_id] = state
         if on_progress is not None:

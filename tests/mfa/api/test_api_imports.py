@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,12 @@ from conftest import GraphQLClient
 from factories import World, make_world
 
 from mfa.access import SYSTEM
-from mfa.api.ids import to_global_id
+from mfa.api.ids import decode_global_id, to_global_id
+from mfa.app import create_app
 from mfa.db import session_factory, transaction
+from mfa.imports import lease
+from mfa.models import ImportJob, ImportStatus
+from mfa.settings import Environment, Settings
 
 OPERATIONS = Path(__file__).resolve().parents[3] / "graphql" / "operations"
 IMPORT_JOB = (OPERATIONS / "ImportJob.graphql").read_text()
@@ -147,3 +152,37 @@ async def test_an_import_job_is_a_node(gql: GraphQLClient) -> None:
     query = "query($id: ID!) { node(id: $id) { id ... on ImportJob { status rowsTotal } } }"
     node = (await gql(query, {"id": body["id"]}))["node"]
     assert node == {"id": body["id"], "status": "VALIDATED", "rowsTotal": 2}
+
+
+async def test_jobs_whose_process_died_answer_failed_at_startup_and_when_asked(
+    gql: GraphQLClient, database_url: str
+) -> None:
+    world = await _world(gql)
+    form = {"profile": "generic", "park": to_global_id("Park", world.park), "dry_run": "1"}
+    ids = [(await submit(gql, _csv(row), **form))[1]["id"] for row in ROWS]
+    for job_id in ids:
+        await finished(gql, job_id)
+    async with transaction(session_factory(gql.app.state.engine)) as session:
+        for job_id in ids:  # as a process killed mid-run leaves them: RUNNING, no runner
+            decoded = decode_global_id(job_id)
+            assert decoded is not None
+            row = await session.get(ImportJob, decoded[1])
+            assert row is not None
+            row.status = ImportStatus.RUNNING
+    asked = (await gql(IMPORT_JOB, {"id": ids[0]}))["importJob"]
+    assert (asked["status"], asked["message"]) == ("FAILED", lease.INTERRUPTED)
+
+    restarted = create_app(Settings(database_url=database_url, environment=Environment.TEST))
+    swept_id = decode_global_id(ids[1])
+    assert swept_id is not None
+    try:
+        # read from the table: importJob would settle the job itself
+        async with (
+            restarted.router.lifespan_context(restarted),
+            session_factory(restarted.state.engine)() as session,
+        ):
+            swept = await session.get(ImportJob, swept_id[1])
+    finally:
+        gc.unfreeze()  # the lifespan freezes the heap for a server's workers, not for tests
+    assert swept is not None
+    assert (swept.status, swept.message) == (ImportStatus.FAILED, lease.INTERRUPTED)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mfa.access import SYSTEM, Caller
 from mfa.db import create_async, session_factory, transaction
-from mfa.imports import jobs
+from mfa.imports import jobs, lease
 from mfa.imports.jobs import ImportRequest, JobSettings, create_job, rejected_path, run_job
 from mfa.models import ImportJob, ImportStatus
 from mfa.settings import REPOSITORY_DATASETS
@@ -520,7 +520,7 @@ async def test_odoo_stock_moves_map_by_locations(env: Env) -> None:
     )
 
 
-async def test_a_job_killed_mid_import_leaves_the_ledger_unchanged(
+async def test_a_job_killed_mid_import_leaves_the_ledger_unchanged_and_is_failed_by_a_sweep(
     env: Env, database_url: str
 ) -> None:
     import asyncio
@@ -570,6 +570,20 @@ asyncio.run(main())
         line = (await process.stdout.readline()).decode().strip()
         assert line.isdigit(), line
         written = int(line)
+    assert await lease.sweep(env.factory) == []  # its runner is alive: left running
+    assert (await _job(env, job.id)).status is ImportStatus.RUNNING
     process.kill()
     await process.wait()
     assert await env.counts() == dict.fromkeys(LEDGER, 0)
+    assert await lease.sweep(env.factory) == [job.id]
+    interrupted = await _job(env, job.id)
+    assert (interrupted.status, interrupted.message) == (ImportStatus.FAILED, lease.INTERRUPTED)
+    assert interrupted.finished_at is not None
+    assert await lease.sweep(env.factory) == []
+
+
+async def _job(env: Env, job_id: int | None) -> ImportJob:
+    async with env.factory() as session:
+        job = await session.get(ImportJob, job_id)
+        assert job is not None
+        return job
