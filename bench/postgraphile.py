@@ -488,8 +488,12 @@ def measure(server: Server, process: subprocess.Popen[bytes], plan: Plan) -> Mea
 
 
 def service_modes(workers: tuple[int, ...]) -> list[tuple[str, int, dict[str, str]]]:
-    """(label, workers, settings) of each service run: uncached, then cached."""
-    modes = [
+    """(label, workers, settings) of each service run: uncached through graphql-core's
+    executor (the compiled flow pages off: the baseline of ``mfa.api.compiled``), uncached,
+    then cached."""
+    executor = {"MFA_RESPONSE_CACHE": "false", "MFA_COMPILED_FLOW_PAGES": "false"}
+    modes = [("service, 1 worker(s), uncached, executor", 1, executor)]
+    modes += [
         (f"service, {w} worker(s), uncached", w, {"MFA_RESPONSE_CACHE": "false"}) for w in workers
     ]
     for w in workers:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=True,
         description="Cache query responses keyed on the parks' versions (mfa.api.cache).",
     )
+    compiled_flow_pages: bool = Field(
+        default=True,
+        description="Answer queries of flow pages with a compiled plan instead of "
+        "per-field execution (mfa.api.compiled); false: always the executor.",
+    )
     cache_url: str | None = Field(
         default=None,
         description="redis://host:port/db to share the response cache between workers; "

@@ -9,7 +9,9 @@ from functools import lru_cache
 from mfa.errors import NotFoundError
 
 
+@lru_cache(maxsize=4096)
 def to_global_id(type_name: str, pk: int) -> str:
+    """Cached: a page repeats its few ends' and materials' ids on every flow."""
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 

@@ -20,6 +20,7 @@ from mfa.api.access import AccessMutation, AccessQuery, AuditTrail
 from mfa.api.analyses import AnalysisQuery
 from mfa.api.circularity import CircularityQuery
 from mfa.api.circularity_gaps import CircularityGapsQuery, ScenarioMutation
+from mfa.api.compiled import CompiledFlowPages
 from mfa.api.errors import ErrorPolicy
 from mfa.api.footprints import FootprintMutation, FootprintQuery
 from mfa.api.imports import ImportMutation, ImportQuery
@@ -80,6 +81,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
             ErrorPolicy,
             AuditTrail,
+            # Last: answers flow pages inside the others' on_execute (mfa.api.compiled).
+            *([CompiledFlowPages] if settings.compiled_flow_pages else []),
         ],
     )
 
