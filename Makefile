@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WRK := /usr/bin/wrk
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -14,6 +15,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+## wrk, from Debian's packages, drives bench/load.py, which the suite runs in its quick mode.
+$(WRK):
+	apt-get install -y --no-install-recommends wrk \
+		|| (apt-get update && apt-get install -y --no-install-recommends wrk)
+
 ## Serve GraphiQL and the API at http://$(HOST):$(PORT)/graphql on the default SQLite database,
 ## migrated, with the sample park loaded if the database holds no park yet.
 run: $(STAMP)
@@ -21,7 +27,7 @@ run: $(STAMP)
 
 ## The whole suite: lint, formatting, types, Dockerfile lint (in pytest), tests on SQLite and
 ## PostgreSQL.
-test: $(STAMP) lint
+test: $(STAMP) $(WRK) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
