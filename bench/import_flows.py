@@ -13,8 +13,9 @@ fresh Python process (so that its peak RSS is its own):
   canonical quantities with vectorised pandas, and bulk-inserts the rows into ``flow``:
   ``executemany`` on SQLite, ``COPY`` on PostgreSQL; one transaction;
 * import: ``mfa.imports.jobs`` as ``mfa import`` runs it: pass 1 validates every row
-  (pandera cell checks, row checks, natural keys), pass 2 reads the file again and records
-  it through the ledger as one batch, with the natural keys, in one transaction.
+  (pandera cell checks, row checks, natural keys, the ledger's own checks), pass 2 records
+  the rows through the ledger as one batch, with the natural keys, in one transaction (from
+  pass 1's checked rows up to ``KEPT_ROWS``; a larger file is read and checked again).
 
     ratio = import seconds ÷ baseline seconds            (target: ≤ 2)
     peak RSS of each process (``ru_maxrss``)             (target: < 1 GB)

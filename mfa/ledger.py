@@ -136,6 +136,35 @@ class _Checked:
     reporting_party_id: int
 
 
+_SEAL = object()
+
+
+class CheckedFlow:
+    """One report that passed the ledger's checks (``check_flows``), for ``append_checked``.
+
+    Only ``check_flows`` makes one (the constructor refuses anything but the ledger's seal),
+    so whoever holds a ``CheckedFlow`` had its row through the ledger's one validation path:
+    an import checks its rows while it validates the file and records them later without
+    checking them twice, and no caller can hand the ledger a row that skipped the checks.
+    """
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: _Checked, *, seal: object) -> None:
+        if seal is not _SEAL:
+            raise TypeError("a CheckedFlow comes from mfa.ledger.check_flows, never built")
+        self._row = row
+
+
+@dataclass(frozen=True, slots=True)
+class FlowChecks:
+    """What ``check_flows`` found: ``passed`` maps each good entry's index to its checked
+    report; ``errors`` are the others' errors, their fields under ``flows.<index>``."""
+
+    passed: dict[int, CheckedFlow]
+    errors: list[MfaError]
+
+
 @dataclass(slots=True)
 class _Candidate:
     """A flow (recorded, or earlier in this batch) still waiting for the other side."""
@@ -517,30 +546,68 @@ async def _write(
 
 
 async def _insert(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in batched statements; their new ids, in the order of ``rows``.
+    """Insert ``rows``; their new ids, in the order of ``rows``.
 
-    PostgreSQL ties RETURNING rows to parameter sets (``sort_by_parameter_order``). SQLite
-    cannot, and SQLAlchemy would fall back to one INSERT per row; there the ids are sorted
-    instead, which is sound because the batch holds SQLite's single write lock, the ledger
-    tables refuse DELETE, and an INTEGER PRIMARY KEY (without AUTOINCREMENT) takes one more
-    than the largest rowid: a batch's ids ascend in the order its rows are inserted.
+    On PostgreSQL the rows go in as one statement, one array per column (``_insert_unnested``).
+    SQLite takes SQLAlchemy's multi-row INSERTs with RETURNING (a plain ``executemany`` was
+    measured slower there: each of its one-row statements with the version trigger costs
+    more than a row of a multi-row statement); it cannot tie the returned ids to the rows, so
+    they are sorted instead, which is sound because the batch holds SQLite's single write
+    lock, the ledger tables refuse DELETE, and an INTEGER PRIMARY KEY (without AUTOINCREMENT)
+    takes one more than the largest rowid: a batch's ids ascend in the order its rows are
+    inserted.
     """
-    ordered = session.get_bind().dialect.name != "sqlite"
+    if session.get_bind().dialect.name == "postgresql":
+        return await _insert_unnested(session, table, rows)
+    result = await session.execute(sa.insert(table).returning(table.c.id), rows)
+    return sorted(result.scalars().all())
+
+
+async def _insert_unnested(
+    session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """PostgreSQL: ``INSERT … SELECT … FROM unnest(<one array per column>) WITH ORDINALITY
+    ORDER BY ordinality RETURNING id``. The driver sends a few typed arrays instead of
+    binding every cell of multi-row VALUES, and the statement-level version trigger fires
+    once. The ids come from the table's sequence in the order the rows are selected, so
+    sorted they are the rows' ids in order (the assumption SQLAlchemy's
+    ``sort_by_parameter_order`` makes for the same INSERT … SELECT … ORDER BY form). Every
+    constraint and trigger of the table applies as to any INSERT."""
+    dialect = session.get_bind().dialect
+    columns = [c for c in table.columns if c.name in rows[0]]
+    params: dict[str, list[Any]] = {}
+    for i, column in enumerate(columns):
+        cells = [row[column.name] for row in rows]
+        process = column.type.bind_processor(dialect)
+        params[f"c{i}"] = [process(v) for v in cells] if process else cells
+    names = ", ".join(c.name for c in columns)
+    arrays = ", ".join(f"CAST(:c{i} AS {_array_type(c, dialect)}[])" for i, c in enumerate(columns))
     result = await session.execute(
-        sa.insert(table).returning(table.c.id, sort_by_parameter_order=ordered), rows
+        sa.text(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM unnest({arrays}) "
+            f"WITH ORDINALITY AS k({names}, ordinality) ORDER BY ordinality RETURNING id"
+        ),
+        params,
     )
-    ids = list(result.scalars().all())
-    return ids if ordered else sorted(ids)
+    return sorted(result.scalars().all())
 
 
-async def _check_all(
+def _array_type(column: sa.Column[Any], dialect: sa.Dialect) -> str:
+    """The element type to unnest ``column``'s cells as. Text goes as ``text``: an explicit
+    cast to ``varchar(n)`` would cut a longer value silently, where the INSERT's own
+    assignment to the column refuses it."""
+    return "text" if isinstance(column.type, sa.String) else column.type.compile(dialect=dialect)
+
+
+async def _check_each(
     session: AsyncSession,
     entries: Sequence[FlowCreate],
     *,
     caller: Caller,
     batch_id: int | None,
     field_prefix: tuple[str, ...],
-) -> list[_Checked]:
+) -> tuple[dict[int, _Checked], list[MfaError]]:
+    """Every entry checked (``_validate``): the good ones by index, and every error found."""
     nodes = await load_nodes(
         session,
         [e.source_id for e in entries]
@@ -549,7 +616,7 @@ async def _check_all(
     )
     materials = await load_materials(session, [e.material_id for e in entries])
     recorded_at = utcnow()
-    checked: list[_Checked] = []
+    checked: dict[int, _Checked] = {}
     errors: list[MfaError] = []
     for index, entry in enumerate(entries):
         row, row_errors = _validate(
@@ -563,15 +630,34 @@ async def _check_all(
         if row_errors:
             prefix = (*field_prefix, str(index)) if field_prefix else ()
             errors.extend(e.at(*prefix) for e in row_errors)
-        if row is not None:
-            checked.append(row)
+        elif row is not None:
+            checked[index] = row
+    return checked, errors
+
+
+def _authorize(caller: Caller, checked: Iterable[_Checked]) -> None:
+    for park_id, reporter_id in {(c.values["park_id"], c.reporting_party_id) for c in checked}:
+        authorize(caller, Action.RECORD, park_id=park_id, node_id=reporter_id)
+
+
+async def _check_all(
+    session: AsyncSession,
+    entries: Sequence[FlowCreate],
+    *,
+    caller: Caller,
+    batch_id: int | None,
+    field_prefix: tuple[str, ...],
+) -> list[_Checked]:
+    """Every entry checked, or every error found raised at once."""
+    checked, errors = await _check_each(
+        session, entries, caller=caller, batch_id=batch_id, field_prefix=field_prefix
+    )
     if errors:
         if len(errors) == 1:
             raise errors[0]
         raise BatchValidationError(errors)
-    for park_id, reporter_id in {(c.values["park_id"], c.reporting_party_id) for c in checked}:
-        authorize(caller, Action.RECORD, park_id=park_id, node_id=reporter_id)
-    return checked
+    _authorize(caller, checked.values())
+    return list(checked.values())
 
 
 async def record_flow(
@@ -690,19 +776,36 @@ async def record_flows(
     return BatchRecorded(batch.id, tuple(recorded))
 
 
-async def append_flows(
+async def check_flows(
+    session: AsyncSession, entries: Sequence[FlowCreate], *, caller: Caller
+) -> FlowChecks:
+    """Check ``entries`` as ``record_flows`` would, without writing: the good ones, ready for
+    ``append_checked``, and the errors of the others (not raised, so that a caller that
+    records the good rows only can name the bad ones). The caller must be allowed to record
+    every good entry."""
+    checked, errors = await _check_each(
+        session, entries, caller=caller, batch_id=None, field_prefix=("flows",)
+    )
+    _authorize(caller, checked.values())
+    return FlowChecks({i: CheckedFlow(c, seal=_SEAL) for i, c in checked.items()}, errors)
+
+
+async def append_checked(
     session: AsyncSession,
-    entries: Sequence[FlowCreate],
+    rows: Sequence[CheckedFlow],
     *,
-    caller: Caller,
     batch_id: int,
     tolerance: float = DEFAULT_TRANSFER_TOLERANCE,
 ) -> list[Recorded]:
-    """Record ``entries`` under a batch the caller opened (an import written in chunks, all
-    in the caller's one transaction); all-or-nothing per call, like ``record_flows``."""
-    checked = await _check_all(
-        session, entries, caller=caller, batch_id=batch_id, field_prefix=("flows",)
-    )
+    """Record reports ``check_flows`` passed under a batch the caller opened (an import
+    written in chunks, all in the caller's one transaction), linking transfers as
+    ``record_flows`` does; their ids, in the order of ``rows``. Each row is recorded once:
+    it is stamped with ``batch_id`` and the time of this call."""
+    recorded_at = utcnow()
+    checked = [row._row for row in rows]
+    for c in checked:
+        c.values["batch_id"] = batch_id
+        c.values["recorded_at"] = recorded_at
     return await _write(session, checked, tolerance=tolerance)
 
 

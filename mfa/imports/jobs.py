@@ -2,14 +2,18 @@
 
 A job runs in two passes over the file, both streamed in chunks so memory stays bounded:
 
-1. *validate*: every row is checked (``mfa.imports.rows``) and looked up among the movements
-   already imported; nothing is written. Rejected rows go to a CSV file with an ``error``
-   column. A dry run stops here (status ``VALIDATED``, counts and errors kept).
+1. *validate*: every row is checked (``mfa.imports.rows``), looked up among the movements
+   already imported, and its flow checked by the ledger itself (``mfa.ledger.check_flows``,
+   the checks ``record_flows`` runs); nothing is written. Rejected rows go to a CSV file
+   with an ``error`` column. A dry run stops here (status ``VALIDATED``, counts and errors
+   kept).
 2. *record*: unless some row was rejected and the caller did not ask for the good rows only,
    the rows are recorded under one ``RecordBatch`` (kind ``file``, the file's SHA-256 as its
    content hash, ``profile: file name`` as its source), with each movement's natural key in
-   ``imported_movement``. Pass 1's checked rows are reused when there are at most
-   ``KEPT_ROWS`` of them; a larger file is read and checked again, chunk by chunk.
+   ``imported_movement``. The ledger takes the flows its checks passed
+   (``mfa.ledger.append_checked``) without checking them again. Pass 1's checked rows are
+   reused when there are at most ``KEPT_ROWS`` of them; a larger file is read and checked
+   again, chunk by chunk.
 
 Pass 2 runs in one transaction with the job's final status, so the batch is recorded whole
 or not at all: a failure, or a process killed half-way, leaves the ledger as it was. A
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mfa.access import Action, Caller, authorize
 from mfa.audit import audited_transaction
 from mfa.db import transaction
-from mfa.errors import BatchValidationError, DuplicateError, MfaError, NotFoundError
+from mfa.errors import DuplicateError, MfaError, NotFoundError
 from mfa.imports import lease
 from mfa.imports.errors import ImportFileError, ImportJobError
 from mfa.imports.profiles import Profile, load_profile
@@ -56,11 +61,17 @@ from mfa.imports.rows import (
     drop_repeats,
     file_row,
     missing_columns,
+    records_of,
 )
-from mfa.ledger import DEFAULT_TRANSFER_TOLERANCE, append_flows
+from mfa.ledger import (
+    DEFAULT_TRANSFER_TOLERANCE,
+    CheckedFlow,
+    Recorded,
+    append_checked,
+    check_flows,
+)
 from mfa.models import (
     BatchKind,
-    ImportedMovement,
     ImportJob,
     ImportStatus,
     Material,
@@ -77,9 +88,7 @@ from mfa.units import Dimension
 CHUNK_ROWS = 10_000
 KEPT_ROWS = 100_000  # files with at most this many new movements are read once, not twice
 KEPT_ERRORS = 1000  # errors stored on the job; ``error_count`` counts them all
-_KEY_LOOKUP = 400
 
-movement_table = ImportedMovement.__table__  # type: ignore[attr-defined]
 node_table = ParkNode.__table__  # type: ignore[attr-defined]
 material_table = Material.__table__  # type: ignore[attr-defined]
 
@@ -133,6 +142,10 @@ class JobSettings:
         )
 
 
+_Ready = tuple[Movement, CheckedFlow]
+"""A movement to record, with its flow as the ledger checked it."""
+
+
 @dataclass(slots=True)
 class _Tally:
     rows_total: int = 0
@@ -144,7 +157,7 @@ class _Tally:
     flows_linked: int = 0
     error_count: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
-    kept: list[Movement] | None = field(default_factory=list)  # pass 1's, while few
+    kept: list[_Ready] | None = field(default_factory=list)  # pass 1's, while few
 
     def add_errors(self, errors: Sequence[RowError]) -> None:
         self.error_count += len(errors)
@@ -271,27 +284,46 @@ async def _lookup(session: AsyncSession, park_id: int, enterprise_id: int | None
     return Lookup(nodes=nodes, materials=materials, enterprise=enterprise)
 
 
+def _rows_source(
+    dialect: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, dict[str, Any]]:
+    """``rows`` as a derived table ``k`` of the named ``columns`` (name, PostgreSQL type), to
+    join or insert from: one statement per chunk whatever its size, compiled once and cached.
+
+    PostgreSQL unnests one array per column; SQLite walks one JSON array of rows
+    (``json_each``), as ``mfa.ledger._keys_as_rows`` does for transfer keys. A join with it is
+    walked key by key through the other table's index; a row-value ``IN`` list needed 25
+    statements of 400 keys per chunk on SQLite, and was planned as a scan of the (never
+    analysed) temporary key table per statement on PostgreSQL.
+    """
+    names = [name for name, _ in columns]
+    if dialect == "postgresql":
+        arrays = ", ".join(f"CAST(:c{i} AS {kind}[])" for i, (_, kind) in enumerate(columns))
+        params = {f"c{i}": [row[i] for row in rows] for i in range(len(columns))}
+        return f"unnest({arrays}) AS k({', '.join(names)})", params
+    cells = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
+    return f"(SELECT {cells} FROM json_each(:rows)) AS k", {"rows": json.dumps(rows)}
+
+
 async def _imported(
     session: AsyncSession, system: str, movements: Sequence[Movement]
 ) -> dict[tuple[int, str], str]:
     """``(reporting party, natural key) → content hash`` of these movements already imported."""
-    found: dict[tuple[int, str], str] = {}
     keys = sorted({(m.entry.reporting_party_id or 0, m.key) for m in movements})
-    for start in range(0, len(keys), _KEY_LOOKUP):
-        rows = await session.execute(
-            sa.select(
-                movement_table.c.reporting_party_id,
-                movement_table.c.natural_key,
-                movement_table.c.content_hash,
-            ).where(
-                movement_table.c.system == system,
-                sa.tuple_(movement_table.c.reporting_party_id, movement_table.c.natural_key).in_(
-                    keys[start : start + _KEY_LOOKUP]
-                ),
-            )
-        )
-        found.update({(r.reporting_party_id, r.natural_key): r.content_hash for r in rows})
-    return found
+    if not keys:
+        return {}
+    source, params = _rows_source(
+        session.get_bind().dialect.name, (("p", "integer"), ("n", "text")), keys
+    )
+    rows = await session.execute(
+        sa.text(
+            f"SELECT m.reporting_party_id, m.natural_key, m.content_hash FROM {source} "
+            "JOIN imported_movement m ON m.reporting_party_id = k.p AND m.system = :system "
+            "AND m.natural_key = k.n"
+        ),
+        {**params, "system": system},
+    )
+    return {(r.reporting_party_id, r.natural_key): r.content_hash for r in rows}
 
 
 def _new_movements(
@@ -347,46 +379,33 @@ async def _refuse_repeats(session: AsyncSession, profile: Profile, checked: Chec
     """Refuse the chunk's rows whose key an earlier row of the file claimed, and remember the
     keys it claims first. Pass 2 finds every key already there, so the same rows pass."""
     keys = sorted({k for k, _ in checked.claims})
-    first: dict[FileKey, int] = {}
-    table = sa.table(
-        _FILE_KEYS,
-        sa.column("reporting_party_id"),
-        sa.column("natural_key"),
-        sa.column("first_row"),
+    if not keys:
+        return
+    dialect = session.get_bind().dialect.name
+    source, params = _rows_source(dialect, (("p", "integer"), ("n", "text")), keys)
+    rows = await session.execute(
+        sa.text(
+            f"SELECT f.reporting_party_id, f.natural_key, f.first_row FROM {source} "
+            f"JOIN {_FILE_KEYS} f ON f.reporting_party_id = k.p AND f.natural_key = k.n"
+        ),
+        params,
     )
-    if session.get_bind().dialect.name == "postgresql" and keys:
-        # One join with the chunk's keys as arrays, walked through the primary key: a row-value
-        # IN list is planned as a scan of the (never analysed) temporary table per statement.
-        rows = await session.execute(
-            sa.text(
-                f"SELECT f.reporting_party_id, f.natural_key, f.first_row FROM {_FILE_KEYS} f "
-                "JOIN unnest(CAST(:parties AS integer[]), CAST(:keys AS text[])) AS k(p, n) "
-                "ON f.reporting_party_id = k.p AND f.natural_key = k.n"
-            ),
-            {"parties": [p for p, _ in keys], "keys": [k for _, k in keys]},
-        )
-        first.update({(r.reporting_party_id, r.natural_key): r.first_row for r in rows})
-    else:
-        for start in range(0, len(keys), _KEY_LOOKUP):
-            rows = await session.execute(
-                sa.select(table.c.reporting_party_id, table.c.natural_key, table.c.first_row).where(
-                    sa.tuple_(table.c.reporting_party_id, table.c.natural_key).in_(
-                        keys[start : start + _KEY_LOOKUP]
-                    )
-                )
-            )
-            first.update({(r.reporting_party_id, r.natural_key): r.first_row for r in rows})
-    new: dict[FileKey, int] = {}
+    first: dict[FileKey, int] = {(r.reporting_party_id, r.natural_key): r.first_row for r in rows}
+    new: list[tuple[int, str, int]] = []
     for file_key, row in checked.claims:  # in row order: the first claim in the chunk wins
         if file_key not in first:
-            first[file_key] = new[file_key] = row
+            first[file_key] = row
+            new.append((*file_key, row))
     if new:
+        source, params = _rows_source(
+            dialect, (("p", "integer"), ("n", "text"), ("r", "integer")), new
+        )
         await session.execute(
-            sa.insert(table),
-            [
-                {"reporting_party_id": p, "natural_key": k, "first_row": r}
-                for (p, k), r in new.items()
-            ],
+            sa.text(
+                f"INSERT INTO {_FILE_KEYS} (reporting_party_id, natural_key, first_row) "
+                f"SELECT p, n, r FROM {source}"
+            ),
+            params,
         )
     drop_repeats(profile, checked, first)
 
@@ -417,19 +436,41 @@ class _FileRun:
 def _write_rejected(
     writer: Any, chunk: pd.DataFrame, errors: Sequence[RowError], header: list[str]
 ) -> None:
+    """Copy the chunk's rejected rows to the rejected-rows CSV, each with its reasons; only
+    those rows are turned into records (a chunk with none costs nothing)."""
     reasons: dict[int, list[str]] = {}
     for e in errors:
         reasons.setdefault(e.row, []).append(f"{e.column}: {e.reason}")
-    for index, cells in zip(chunk.index, chunk.to_dict("records"), strict=True):
+    if not reasons:
+        return
+    rejected = chunk[[file_row(int(index)) in reasons for index in chunk.index]]
+    for index, cells in zip(rejected.index, records_of(rejected), strict=True):
         row = file_row(int(index))
-        if row in reasons:
-            writer.writerow([row, *(cells.get(c, "") for c in header), "; ".join(reasons[row])])
+        writer.writerow([row, *(cells.get(c, "") for c in header), "; ".join(reasons[row])])
+
+
+async def _screen(
+    session: AsyncSession, run: _FileRun, checked: Checked, *, caller: Caller
+) -> tuple[list[_Ready], int]:
+    """The chunk's movements to record, each with its flow as the ledger checked it, and how
+    many were imported before. Every refusal becomes an error of ``checked``: a key an
+    earlier row of the file claimed, a movement imported before with other figures, a flow
+    the ledger refuses. Both passes screen a chunk this way, so they agree on every row."""
+    await _refuse_repeats(session, run.profile, checked)
+    imported = await _imported(session, run.profile.system, checked.movements)
+    fresh, repeats = _new_movements(run.profile, checked, imported)
+    checks = await check_flows(session, [m.entry for m in fresh], caller=caller)
+    checked.errors.extend(_ledger_errors(checks.errors, fresh))
+    checked.errors.sort(key=lambda e: e.row)
+    ready = [(m, checks.passed[i]) for i, m in enumerate(fresh) if i in checks.passed]
+    return ready, repeats
 
 
 async def _validate(
     session: AsyncSession,
     run: _FileRun,
     *,
+    caller: Caller,
     rejected: Path,
     progress: ProgressCallback,
 ) -> _Tally:
@@ -442,10 +483,7 @@ async def _validate(
         writer = csv.writer(handle)
         writer.writerow(["row", *header, "error"])
         async for chunk, checked in run.chunks():
-            await _refuse_repeats(session, run.profile, checked)
-            imported = await _imported(session, run.profile.system, checked.movements)
-            fresh, repeats = _new_movements(run.profile, checked, imported)
-            checked.errors.sort(key=lambda e: e.row)
+            fresh, repeats = await _screen(session, run, checked, caller=caller)
             tally.rows_total += len(chunk)
             tally.rows_ignored += checked.ignored
             tally.rows_already_imported += repeats
@@ -469,30 +507,28 @@ async def _validate(
     return tally
 
 
-def _ledger_errors(exc: MfaError, movements: Sequence[Movement]) -> list[RowError]:
-    """The ledger's refusal of some rows, named by file row and the profile's column."""
-    errors = exc.errors if isinstance(exc, BatchValidationError) else [exc]
+def _ledger_errors(errors: Sequence[MfaError], movements: Sequence[Movement]) -> list[RowError]:
+    """The ledger's refusal of some rows (fields ``flows.<index>.<field>``), named by file
+    row, the ledger's field and the movement's key."""
     out = []
     for e in errors:
-        index = int(e.field[1]) if len(e.field) > 1 and e.field[1].isdigit() else 0
-        m = movements[min(index, len(movements) - 1)]
-        out.append(RowError(m.row, e.field[-1] if e.field else "", m.key, e.message))
+        m = movements[int(e.field[1])]
+        out.append(RowError(m.row, e.field[2] if len(e.field) > 2 else "", m.key, e.message))
     return out
 
 
 async def _fresh_movements(
-    session: AsyncSession, run: _FileRun, tally: _Tally
-) -> AsyncIterator[list[Movement]]:
-    """Pass 2's input, chunk by chunk: what pass 1 kept, or the file read and checked again
-    (the same rows pass, since the checks and the transaction's view are the same)."""
+    session: AsyncSession, run: _FileRun, tally: _Tally, *, caller: Caller
+) -> AsyncIterator[list[_Ready]]:
+    """Pass 2's input, chunk by chunk: what pass 1 kept, or the file read and screened again
+    (the same rows pass, since the checks and the transaction's view are the same; their
+    errors were counted by pass 1)."""
     if tally.kept is not None:
         for start in range(0, len(tally.kept), run.chunk_rows):
             yield tally.kept[start : start + run.chunk_rows]
         return
     async for _chunk, checked in run.chunks():
-        await _refuse_repeats(session, run.profile, checked)
-        imported = await _imported(session, run.profile.system, checked.movements)
-        yield _new_movements(run.profile, checked, imported)[0]
+        yield (await _screen(session, run, checked, caller=caller))[0]
 
 
 async def _record(
@@ -521,40 +557,14 @@ async def _record(
     assert job.id is not None
     done = chunks = 0
     progress(JobProgress("recording", done, tally.to_record))
-    async for fresh in _fresh_movements(session, run, tally):
+    async for fresh in _fresh_movements(session, run, tally, caller=caller):
         if not fresh:
             continue
-        try:
-            recorded = await append_flows(
-                session,
-                [m.entry for m in fresh],
-                caller=caller,
-                batch_id=batch.id,
-                tolerance=tolerance,
-            )
-        except MfaError as exc:
-            refused = _ledger_errors(exc, fresh)
-            tally.add_errors(refused)
-            tally.rows_rejected += len({e.row for e in refused})
-            raise _Rejected(tally) from exc
-        # RETURNING makes SQLAlchemy send multi-row INSERTs ("insertmanyvalues"); a plain
-        # executemany is one statement per row on asyncpg, each firing the park-version
-        # trigger (mfa.models.version).
-        await session.execute(
-            sa.insert(movement_table).returning(movement_table.c.id),
-            [
-                {
-                    "reporting_party_id": m.entry.reporting_party_id,
-                    "system": run.profile.system,
-                    "natural_key": m.key,
-                    "content_hash": m.content_hash,
-                    "flow_id": r.flow_id,
-                    "confirmation_id": r.confirmation_id,
-                    "job_id": job.id,
-                }
-                for m, r in zip(fresh, recorded, strict=True)
-            ],
+        recorded = await append_checked(
+            session, [flow for _, flow in fresh], batch_id=batch.id, tolerance=tolerance
         )
+        movements = [m for m, _ in fresh]
+        await _remember_movements(session, run.profile.system, job.id, movements, recorded)
         linked = sum(1 for r in recorded if r.linked)
         tally.flows_linked += linked
         tally.flows_recorded += len(recorded) - linked
@@ -564,6 +574,42 @@ async def _record(
             await _refresh_statistics(session)
         progress(JobProgress("recording", done, tally.to_record))
     return batch.id
+
+
+async def _remember_movements(
+    session: AsyncSession,
+    system: str,
+    job_id: int,
+    movements: Sequence[Movement],
+    recorded: Sequence[Recorded],
+) -> None:
+    """Insert the chunk's natural keys into ``imported_movement`` in one statement: on
+    PostgreSQL its statement-level park-version trigger fires once per chunk (a plain
+    ``executemany`` is one statement per row on asyncpg), and no driver parameters are
+    processed per row."""
+    source, params = _rows_source(
+        session.get_bind().dialect.name,
+        (
+            ("reporting_party_id", "integer"),
+            ("natural_key", "text"),
+            ("content_hash", "text"),
+            ("flow_id", "integer"),
+            ("confirmation_id", "integer"),
+        ),
+        [
+            (m.entry.reporting_party_id, m.key, m.content_hash, r.flow_id, r.confirmation_id)
+            for m, r in zip(movements, recorded, strict=True)
+        ],
+    )
+    await session.execute(
+        sa.text(
+            "INSERT INTO imported_movement (reporting_party_id, system, natural_key, "
+            "content_hash, flow_id, confirmation_id, job_id) SELECT k.reporting_party_id, "
+            ":system, k.natural_key, k.content_hash, k.flow_id, k.confirmation_id, :job_id "
+            f"FROM {source}"
+        ),
+        {**params, "system": system, "job_id": job_id},
+    )
 
 
 async def _refresh_statistics(session: AsyncSession) -> None:
@@ -678,6 +724,7 @@ async def _run_leased(
             tally = await _validate(
                 session,
                 run,
+                caller=caller,
                 rejected=rejected_path(settings.import_dir, job_id),
                 progress=progress,
             )

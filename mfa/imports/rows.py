@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -107,6 +107,14 @@ class Checked:
     @property
     def rejected_rows(self) -> set[int]:
         return {e.row for e in self.errors}
+
+
+def records_of(chunk: pd.DataFrame) -> list[dict[str, str]]:
+    """The chunk's rows as ``{column: cell}``, built from whole columns: ``DataFrame.to_dict``
+    boxes every cell of pandas' Arrow-backed strings one by one, about 6× slower."""
+    columns = [str(c) for c in chunk.columns]
+    cells = zip(*(chunk[c].tolist() for c in chunk.columns), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in cells]
 
 
 def file_row(index: int) -> int:
@@ -231,7 +239,7 @@ class RowChecker:
             else None
         )
         days = dates.tolist()
-        records = cast(list[dict[str, str]], chunk.to_dict("records"))
+        records = records_of(chunk)
         amounts = quantities.tolist()
         prices = values.tolist() if values is not None else [None] * len(records)
         for index, cells, amount, day, value in zip(

@@ -25,8 +25,17 @@ from mfa.errors import (
     SelfFlowError,
     UnitError,
 )
-from mfa.ledger import FlowCreate, confirm_flow, record_flow, record_flows, reverse_flow
-from mfa.models import Flow, FlowConfirmation
+from mfa.ledger import (
+    CheckedFlow,
+    FlowCreate,
+    append_checked,
+    check_flows,
+    confirm_flow,
+    record_flow,
+    record_flows,
+    reverse_flow,
+)
+from mfa.models import BatchKind, Flow, FlowConfirmation, RecordBatch
 
 flows = Flow.__table__  # type: ignore[attr-defined]
 confirmations = FlowConfirmation.__table__  # type: ignore[attr-defined]
@@ -220,6 +229,70 @@ async def test_batch_with_one_bad_row_writes_nothing_and_names_every_bad_row(
     ]
     assert await _count(session, flows) == 0
     assert await _count(session, sa.table("record_batch")) == 0
+
+
+async def test_check_flows_names_each_bad_entry_and_passes_the_others_without_writing(
+    session: AsyncSession, caller: Caller
+) -> None:
+    world = await make_world(session, caller)
+    good = world.flow("supplier", "mill", "steel-coil", "1", "t")
+    checks = await check_flows(
+        session,
+        [
+            good,
+            world.flow("supplier", "mill", "steel-coil", "-1", "t"),
+            good,
+            world.flow("supplier", "mill", "water", "1", "t"),
+        ],
+        caller=caller,
+    )
+    assert sorted(checks.passed) == [0, 2]
+    assert [e.field for e in checks.errors] == [("flows", "1", "quantity"), ("flows", "3", "unit")]
+    assert await _count(session, flows) == 0
+
+
+async def test_append_checked_records_checked_flows_under_the_batch_and_links_transfers(
+    session: AsyncSession, caller: Caller
+) -> None:
+    world = await make_world(session, caller)
+    entries = [
+        world.flow("mill", "stamper", "steel-coil", "10", "t"),
+        world.flow("supplier", "mill", "steel-coil", "30", "t"),
+        world.flow("mill", "stamper", "steel-coil", "9900", "kg", reporter="stamper"),
+    ]
+    checks = await check_flows(session, entries, caller=caller)
+    assert not checks.errors
+    batch = RecordBatch(kind=BatchKind.FILE, row_count=3, recorded_by=caller.subject)
+    session.add(batch)
+    await session.flush()
+    assert batch.id is not None
+    recorded = await append_checked(
+        session, [checks.passed[i] for i in range(3)], batch_id=batch.id, tolerance=0.02
+    )
+    stored = {
+        r.id: r
+        for r in await session.execute(
+            sa.select(flows.c.id, flows.c.quantity, flows.c.unit, flows.c.batch_id)
+        )
+    }
+    assert [(stored[r.flow_id].quantity, stored[r.flow_id].unit) for r in recorded[:2]] == [
+        (10_000.0, "kg"),
+        (30_000.0, "kg"),
+    ]
+    assert {r.batch_id for r in stored.values()} == {batch.id}
+    assert (recorded[2].flow_id, recorded[2].linked) == (recorded[0].flow_id, True)
+    status, difference = (
+        await session.execute(
+            sa.select(confirmations.c.status, confirmations.c.relative_difference)
+        )
+    ).one()
+    assert status == "confirmed"
+    assert difference == pytest.approx(100 / 10_000)  # |10,000 − 9,900| / 10,000 kg
+
+
+def test_a_checked_flow_is_made_only_by_the_ledger_s_checks() -> None:
+    with pytest.raises(TypeError, match="check_flows"):
+        CheckedFlow(None, seal=object())  # type: ignore[arg-type]
 
 
 async def test_idempotency_key_replays_the_first_result_and_refuses_other_rows(

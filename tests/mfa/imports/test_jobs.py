@@ -269,6 +269,42 @@ async def test_good_rows_only_records_them_and_returns_the_rejected_rows_as_csv(
     assert rejected["error"].str.startswith("quantity: not a number").all()
 
 
+VALUED_HEADER = f"{GENERIC_HEADER},value,currency"
+NEGATIVE_VALUE = "GI-9,issue,stamper,customer,parts,5,kg,2025-01-10,,-5,VND"
+
+
+async def test_a_row_the_ledger_refuses_is_rejected_by_validation_with_its_row(
+    env: Env,
+) -> None:
+    """A negative invoiced value passes the file's cell checks (a signed number) but not the
+    ledger's: validation, which runs the ledger's checks, rejects that row alone, so a dry run
+    already names it and good rows only records the others."""
+    lines = [VALUED_HEADER, *(f"{g},," for g in GOOD[1:3]), NEGATIVE_VALUE, f"{GOOD[3]},,"]
+    path = _csv(env.tmp, "valued.csv", lines)
+    dry = await env.run(path, dry_run=True, good_rows_only=True)
+    assert dry.status is ImportStatus.VALIDATED, dry.message
+    assert [(e["row"], e["column"], e["value"]) for e in dry.errors] == [(4, "value", "GI-9")]
+    assert "negative" in dry.errors[0]["reason"]
+    job = await env.run(path, good_rows_only=True)
+    assert job.status is ImportStatus.SUCCEEDED, job.message
+    assert (job.flows_recorded, job.rows_rejected) == (3, 1)
+    assert _flow_tuples(await env.flows()) == _expected(env.world)[:3]
+    assert job.id is not None
+    rejected = pd.read_csv(
+        rejected_path(env.settings.import_dir, job.id), dtype=str, encoding="utf-8-sig"
+    )
+    assert rejected["external_id"].tolist() == ["GI-9"]
+    assert rejected["error"].str.contains("negative").all()
+
+
+async def test_a_file_with_a_row_the_ledger_refuses_records_nothing(env: Env) -> None:
+    lines = [VALUED_HEADER, *(f"{g},," for g in GOOD[1:]), NEGATIVE_VALUE]
+    job = await env.run(_csv(env.tmp, "valued.csv", lines))
+    assert job.status is ImportStatus.FAILED
+    assert [e["row"] for e in job.errors] == [7]
+    assert await env.counts() == dict.fromkeys(LEDGER, 0)
+
+
 async def test_a_dry_run_counts_what_would_be_recorded_and_writes_nothing(env: Env) -> None:
     job = await env.run(_csv(env.tmp, "moves.csv", GOOD), dry_run=True)
     assert job.status is ImportStatus.VALIDATED
