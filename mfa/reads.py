@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -130,6 +130,25 @@ class ConfirmationRow:
     recorded_at: datetime
 
 
+def transfer_status(
+    *,
+    reverses_id: int | None,
+    reversed_by_id: int | None,
+    source_kind: NodeKind,
+    target_kind: NodeKind,
+    confirmation_status: ConfirmationStatus | None,
+) -> TransferStatus:
+    """Where a flow stands between its parties (``TransferStatus``), from its reversal links,
+    its ends' kinds and the status of its newest confirmation, if any."""
+    if reverses_id is not None or reversed_by_id is not None:
+        return TransferStatus.REVERSED
+    if NodeKind.ENTERPRISE is not source_kind or NodeKind.ENTERPRISE is not target_kind:
+        return TransferStatus.NOT_A_TRANSFER
+    if confirmation_status is None:
+        return TransferStatus.UNCONFIRMED
+    return TransferStatus(confirmation_status.value)
+
+
 @dataclass(frozen=True, slots=True)
 class FlowRow:
     id: int
@@ -158,16 +177,13 @@ class FlowRow:
 
     @property
     def transfer_status(self) -> TransferStatus:
-        if self.reverses_id is not None or self.reversed_by_id is not None:
-            return TransferStatus.REVERSED
-        if (
-            NodeKind.ENTERPRISE is not self.source.kind
-            or NodeKind.ENTERPRISE is not self.target.kind
-        ):
-            return TransferStatus.NOT_A_TRANSFER
-        if self.confirmation is None:
-            return TransferStatus.UNCONFIRMED
-        return TransferStatus(self.confirmation.status.value)
+        return transfer_status(
+            reverses_id=self.reverses_id,
+            reversed_by_id=self.reversed_by_id,
+            source_kind=self.source.kind,
+            target_kind=self.target.kind,
+            confirmation_status=None if self.confirmation is None else self.confirmation.status,
+        )
 
     @property
     def reporting_party(self) -> NodeRow:
@@ -270,8 +286,9 @@ def _confirmation_row(m: Any, prefix: str = "") -> ConfirmationRow | None:
 
 
 @cache
-def _flow_select() -> tuple[sa.Select[Any], Any]:
-    """SELECT of flows with both ends, material, newest confirmation and reversal, one row each.
+def _flow_join() -> tuple[Any, Any, dict[str, sa.ColumnElement[Any]]]:
+    """Flows with both ends, material, newest confirmation and reversal, one row each: the
+    FROM clause, the flow alias ``f`` and the labelled columns (``FLOW_COLUMNS``).
 
     Built once: statements are immutable, and building its six aliases and 50 columns took
     about 5 ms of every page (docs/performance.md)."""
@@ -286,20 +303,42 @@ def _flow_select() -> tuple[sa.Select[Any], Any]:
         .where(confirmation_t.c.flow_id == f.c.id)
         .scalar_subquery()
     )
-    columns = [f.c[name] for name in _FLOW_FIELDS]
+    columns: list[sa.ColumnElement[Any]] = [f.c[name] for name in _FLOW_FIELDS]
     columns += [src.c[name].label(f"src_{name}") for name in _NODE_FIELDS]
     columns += [tgt.c[name].label(f"tgt_{name}") for name in _NODE_FIELDS]
     columns += [mat.c[name].label(f"mat_{name}") for name in _MATERIAL_FIELDS]
     columns += [conf.c[name].label(f"conf_{name}") for name in _CONFIRMATION_FIELDS]
     columns.append(rev.c.id.label("reversed_by_id"))
-    statement = sa.select(*columns).select_from(
+    joined = (
         f.join(src, src.c.id == f.c.source_id)
         .join(tgt, tgt.c.id == f.c.target_id)
         .join(mat, mat.c.id == f.c.material_id)
         .outerjoin(conf, conf.c.id == newest)
         .outerjoin(rev, rev.c.reverses_id == f.c.id)
     )
-    return statement, f
+    return joined, f, {str(column.key): column for column in columns}
+
+
+FLOW_COLUMNS = (
+    *_FLOW_FIELDS,
+    *(f"src_{name}" for name in _NODE_FIELDS),
+    *(f"tgt_{name}" for name in _NODE_FIELDS),
+    *(f"mat_{name}" for name in _MATERIAL_FIELDS),
+    *(f"conf_{name}" for name in _CONFIRMATION_FIELDS),
+    "reversed_by_id",
+)
+"""The labels of a flow page's columns: the flow's own, ``src_``/``tgt_`` its ends',
+``mat_`` its material's, ``conf_`` its newest confirmation's (all None without one), and
+``reversed_by_id``."""
+
+
+@lru_cache(maxsize=256)
+def _flow_select(columns: tuple[str, ...] = FLOW_COLUMNS) -> tuple[sa.Select[Any], Any]:
+    """SELECT of these labelled columns of flows (``FLOW_COLUMNS``) and the flow alias ``f``:
+    built once per column set (a compiled document's, ``mfa.api.compiled``; bounded, as
+    clients choose their selections)."""
+    joined, f, by_label = _flow_join()
+    return sa.select(*(by_label[label] for label in columns)).select_from(joined), f
 
 
 @cache
@@ -362,6 +401,44 @@ def _flow_conditions(f: Any, flt: FlowFilter) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
+async def _flow_rows(
+    session: AsyncSession,
+    columns: tuple[str, ...],
+    *,
+    caller: Caller,
+    flt: FlowFilter,
+    first: int,
+    after_id: int | None,
+    where: Callable[[Any], Sequence[sa.ColumnElement[bool]]] | None,
+) -> tuple[Sequence[sa.Row[Any]], int]:
+    """Up to ``first + 1`` rows of these columns in recording order after ``after_id``, and
+    the count of all that match: the one keyset query of ``flow_page`` and
+    ``flow_page_columns``."""
+    statement, f = _flow_select(columns)
+    conditions = [flow_scope(caller, f.c.park_id, parties=_parties(f)), *_flow_conditions(f, flt)]
+    if where is not None:
+        conditions += where(f)
+    page_conditions = list(conditions)
+    if after_id is not None:
+        page_conditions.append(f.c.id > after_id)
+    rows = (
+        await session.execute(statement.where(*page_conditions).order_by(f.c.id).limit(first + 1))
+    ).all()
+    counted = _counted_flows()
+    total = (
+        await session.execute(
+            sa.select(sa.func.count())
+            .select_from(counted)
+            .where(
+                flow_scope(caller, counted.c.park_id, parties=_parties(counted)),
+                *_flow_conditions(counted, flt),
+                *(where(counted) if where is not None else ()),
+            )
+        )
+    ).scalar_one()
+    return rows, int(total)
+
+
 async def flow_page(
     session: AsyncSession,
     *,
@@ -375,33 +452,36 @@ async def flow_page(
 
     ``where(f)`` adds conditions on the flow alias ``f`` beyond what ``flt`` can say (the
     flows behind a circularity indicator)."""
-    statement, f = _flow_select()
-    conditions = [flow_scope(caller, f.c.park_id, parties=_parties(f)), *_flow_conditions(f, flt)]
-    if where is not None:
-        conditions += where(f)
-    page_conditions = list(conditions)
-    if after_id is not None:
-        page_conditions.append(f.c.id > after_id)
-    rows = (
-        (await session.execute(statement.where(*page_conditions).order_by(f.c.id).limit(first + 1)))
-        .mappings()
-        .all()
+    rows, total = await _flow_rows(
+        session, FLOW_COLUMNS, caller=caller, flt=flt, first=first, after_id=after_id, where=where
     )
-    counted = _counted_flows()
-    total = (
-        await session.execute(
-            sa.select(sa.func.count())
-            .select_from(counted)
-            .where(
-                flow_scope(caller, counted.c.park_id, parties=_parties(counted)),
-                *_flow_conditions(counted, flt),
-                *(where(counted) if where is not None else ()),
-            )
-        )
-    ).scalar_one()
     return Page(
-        items=[flow_row(m) for m in rows[:first]],
-        total_count=int(total),
+        items=[flow_row(r._mapping) for r in rows[:first]],
+        total_count=total,
+        has_next=len(rows) > first,
+        has_previous=after_id is not None,
+    )
+
+
+async def flow_page_columns(
+    session: AsyncSession,
+    columns: tuple[str, ...],
+    *,
+    caller: Caller,
+    flt: FlowFilter,
+    first: int,
+    after_id: int | None = None,
+) -> Page[sa.Row[Any]]:
+    """The page ``flow_page`` reads (the same filter, scope, order and count), with only
+    these labelled columns of ``FLOW_COLUMNS`` and each flow the raw row, values as the
+    database driver and the columns' types give them: for readers that map a few columns
+    themselves (``mfa.api.compiled``), without building every ``FlowRow``."""
+    rows, total = await _flow_rows(
+        session, columns, caller=caller, flt=flt, first=first, after_id=after_id, where=None
+    )
+    return Page(
+        items=list(rows[:first]),
+        total_count=total,
         has_next=len(rows) > first,
         has_previous=after_id is not None,
     )

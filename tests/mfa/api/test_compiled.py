@@ -19,6 +19,7 @@ import pytest
 from conftest import GraphQLClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from graphql import parse
 from mfa.access import SYSTEM, Role
@@ -366,3 +367,117 @@ def test_invalid_arguments_get_the_executors_errors(
     answer, taken = run(pair.same(document, variables, headers=operator))
     assert "errors" in answer
     assert not taken
+
+
+def test_every_flow_field_of_every_kind_of_row_answers_as_the_executor(
+    pair: Pair, run: Callable[[Awaitable[Any]], Any]
+) -> None:
+    """All fields of ``Flow`` over the whole park, after a reversal and a Brightway link: rows
+    with and without a confirmation (reported by either end), reversed or not, transfers and
+    boundary flows, a material with and without an activity."""
+    operator = _headers(pair.compiled.app.state.settings, Role.OPERATOR, None, None)
+    executor = GraphQLClient(pair.executor.http, pair.executor.app, operator)
+    first = run(executor("{ flows(first: 1) { nodes { id material { id } } } }"))
+    flow = first["flows"]["nodes"][0]
+    link = (
+        'mutation L($m: ID!) { materialLink(input: {material: $m, database: "ei", code: "x1"}) '
+        "{ userErrors { code } } }"
+    )
+    linked = run(executor(link, {"m": flow["material"]["id"]}))
+    assert linked["materialLink"]["userErrors"] == []
+    reverse = (
+        'mutation R($f: ID!) { flowReverse(input: {flow: $f, reason: "test"}) '
+        "{ userErrors { code } } }"
+    )
+    reversed_ = run(executor(reverse, {"f": flow["id"]}))
+    assert reversed_["flowReverse"]["userErrors"] == []
+    ends = (
+        "{ flows(first: 100) { nodes { source { id __typename } target { id __typename } "
+        "material { id } unit } } }"
+    )
+    transfer = next(
+        n
+        for n in run(executor(ends))["flows"]["nodes"]
+        if n["source"]["__typename"] == n["target"]["__typename"] == "Enterprise"
+    )
+    record = (
+        "mutation F($input: FlowRecordInput!) "
+        "{ flowRecord(input: $input) { linked userErrors { code } } }"
+    )
+    report = {
+        "source": transfer["source"]["id"],
+        "target": transfer["target"]["id"],
+        "material": transfer["material"]["id"],
+        "quantity": "10",
+        "unit": transfer["unit"],
+        "periodStart": "2024-12-01",
+        "periodEnd": "2024-12-31",
+    }
+    # reported by the target, then confirmed by the source
+    for party, linked_ in ((transfer["target"]["id"], False), (transfer["source"]["id"], True)):
+        recorded = run(executor(record, {"input": {**report, "reportingParty": party}}))
+        assert recorded["flowRecord"] == {"linked": linked_, "userErrors": []}
+    query = (
+        "query Q($park: ID!, $after: String) { flows(filter: {park: $park}, first: 100, "
+        "after: $after) { pageInfo { hasNextPage endCursor } nodes { "
+        + " ".join(FLOW_FIELDS)
+        + " } } }"
+    )
+    seen: set[str] = set()
+    after = None
+    while True:
+        answer, taken = run(pair.same(query, {"park": pair.park, "after": after}, headers=operator))
+        assert taken
+        page = answer["data"]["flows"]
+        for node in page["nodes"]:
+            seen.add(node["transferStatus"])
+            seen.add(node["source"]["__typename"])
+            seen.add(node["target"]["__typename"])
+            by_source = node["reportingParty"]["id"] == node["source"]["id"]
+            seen.add("reported by source" if by_source else "reported by target")
+            confirmation = node["confirmation"]
+            if confirmation is not None:
+                by_target = confirmation["reportingParty"]["code"] == node["target"]["code"]
+                seen.add("confirmed by target" if by_target else "confirmed by source")
+            linked_ = node["material"]["brightwayActivity"] is not None
+            seen.add("linked" if linked_ else "not linked")
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == {
+        *("CONFIRMED", "MISMATCHED", "NOT_A_TRANSFER", "REVERSED", "UNCONFIRMED"),
+        *("Enterprise", "BoundaryNode", "reported by source", "reported by target"),
+        *("confirmed by source", "confirmed by target", "linked", "not linked"),
+    }
+
+
+def test_a_compiled_page_reads_only_the_columns_its_document_selects(
+    pair: Pair,
+    run: Callable[[Awaitable[Any]], Any],
+    count_statements: Callable[[AsyncEngine], list[str]],
+) -> None:
+    """The benchmark's page: the flow's id and quantity, its ends' names and kinds (which type
+    them), its material's name and kind; otherwise the executor's two statements (joins,
+    scope, filter, keyset, order, count)."""
+    operator = _headers(pair.compiled.app.state.settings, Role.OPERATOR, None, None)
+    statements = count_statements(pair.compiled.app.state.engine)
+    executed = count_statements(pair.executor.app.state.engine)
+    variables = {"enterprise": pair.enterprises[0], "first": 100}
+    _, taken = run(pair.same(BENCH_QUERY, variables, headers=operator))
+    assert taken
+    page, count = (" ".join(s.split()) for s in statements if "flow" in s)
+    executor_page, executor_count = (" ".join(s.split()) for s in executed if "flow" in s)
+    assert page[page.index(" FROM ") :] == executor_page[executor_page.index(" FROM ") :]
+    assert count == executor_count
+    selected = page[len("SELECT ") : page.index(" FROM ")]
+    assert [c.strip() for c in selected.split(",")] == [
+        "f.id",
+        "f.quantity",
+        "src.name AS src_name",
+        "src.kind AS src_kind",
+        "tgt.name AS tgt_name",
+        "tgt.kind AS tgt_kind",
+        "mat.name AS mat_name",
+        "mat.kind AS mat_kind",
+    ]
+    assert count.startswith("SELECT count(*)")
