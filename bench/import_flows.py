@@ -12,10 +12,10 @@ fresh Python process (so that its peak RSS is its own):
 * baseline: pandas reads the file (chunks of 10,000 rows), maps codes to ids and units to
   canonical quantities with vectorised pandas, and bulk-inserts the rows into ``flow``:
   ``executemany`` on SQLite, ``COPY`` on PostgreSQL; one transaction;
-* import: ``mfa.imports.jobs`` as ``mfa import`` runs it: pass 1 validates every row
-  (pandera cell checks, row checks, natural keys, the ledger's own checks), pass 2 records
-  the rows through the ledger as one batch, with the natural keys, in one transaction (from
-  pass 1's checked rows up to ``KEPT_ROWS``; a larger file is read and checked again).
+* import: ``mfa.imports.jobs`` as ``mfa import`` runs it: the file read once, each chunk
+  validated (pandera cell checks, row checks, natural keys, the ledger's own checks) and
+  recorded through the ledger at once, with the natural keys, under one batch whose row is
+  written last; one transaction.
 
     ratio = import seconds ÷ baseline seconds            (target: ≤ 2)
     peak RSS of each process (``ru_maxrss``)             (target: < 1 GB)
@@ -201,7 +201,6 @@ async def run_import(url: str, path: Path) -> dict[str, Any]:
     from mfa.db import create_async, session_factory, transaction
     from mfa.imports.jobs import (
         ImportRequest,
-        JobProgress,
         JobSettings,
         create_job,
         park_ids,
@@ -216,20 +215,12 @@ async def run_import(url: str, path: Path) -> dict[str, Any]:
         datasets=REPOSITORY_DATASETS, import_dir=WORKDIR, max_bytes=2**31, chunk_rows=CHUNK
     )
     clock = Stopwatch()
-    validated: list[float] = []
-
-    def progress(state: JobProgress) -> None:
-        if state.phase == "recording" and not validated:
-            validated.append(clock.seconds)
-
     async with transaction(factory) as session:
         park_id, _ = await park_ids(session, "bench-park", None)
         request = ImportRequest(park_id=park_id, profile="generic", path=path, file_name=path.name)
         job = await create_job(session, request, caller=BENCH_CALLER, settings=settings)
     assert job.id is not None
-    job = await run_job(
-        factory, job.id, caller=BENCH_CALLER, settings=settings, on_progress=progress
-    )
+    job = await run_job(factory, job.id, caller=BENCH_CALLER, settings=settings)
     seconds = clock.seconds
     await engine.dispose()
     if job.status is not ImportStatus.SUCCEEDED:
@@ -237,7 +228,6 @@ async def run_import(url: str, path: Path) -> dict[str, Any]:
     return {
         "rows": job.flows_recorded + job.flows_linked,
         "seconds": seconds,
-        "validate_seconds": validated[0] if validated else seconds,
         "linked": job.flows_linked,
         "peak_mb": _peak_mb(),
     }
@@ -312,7 +302,6 @@ def main() -> None:
                     backend,
                     fmt_int(rows),
                     fmt_int(rate(base["rows"], base["seconds"])),
-                    fmt_int(rate(rows, imp["validate_seconds"])),
                     fmt_int(rate(imp["rows"], imp["seconds"])),
                     fmt_ratio(imp["seconds"] / base["seconds"]),
                     f"{base['peak_mb']:,.0f}",
@@ -330,7 +319,6 @@ def main() -> None:
             "backend",
             "rows",
             "baseline rows/s",
-            "validate rows/s",
             "import rows/s",
             "import/baseline",
             "baseline peak MB",

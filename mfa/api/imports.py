@@ -72,7 +72,9 @@ class ImportRowError:
 
 @strawberry.type(description="How far a running job has come.")
 class ImportProgress:
-    phase: str = strawberry.field(description="validating, then recording.")
+    phase: str = strawberry.field(
+        description="validating (a dry run) or recording (each chunk as soon as it is checked)."
+    )
     rows_done: int
     rows_total: int | None = strawberry.field(description="Known once the file is validated.")
 

@@ -1,25 +1,21 @@
 """Import jobs: a file's movements recorded as one ledger batch, all or nothing, once.
 
-A job runs in two passes over the file, both streamed in chunks so memory stays bounded:
+A job reads the file once, in chunks so memory stays bounded. Every row is checked
+(``mfa.imports.rows``), looked up among the movements already imported, and its flow checked
+by the ledger itself (``mfa.ledger.check_flows``, the checks ``record_flows`` runs). Rejected
+rows go to a CSV file with an ``error`` column. A dry run writes nothing (status
+``VALIDATED``, counts and errors kept). Otherwise each chunk's new movements are recorded as
+soon as they are checked (``mfa.ledger.append_checked``, which does not check them again),
+with each movement's natural key in ``imported_movement``, under one ``RecordBatch`` (kind
+``file``, the file's SHA-256 as its content hash, ``profile: file name`` as its source)
+whose row is inserted after the last chunk, when its ``row_count`` is known (``_Batch``).
 
-1. *validate*: every row is checked (``mfa.imports.rows``), looked up among the movements
-   already imported, and its flow checked by the ledger itself (``mfa.ledger.check_flows``,
-   the checks ``record_flows`` runs); nothing is written. Rejected rows go to a CSV file
-   with an ``error`` column. A dry run stops here (status ``VALIDATED``, counts and errors
-   kept).
-2. *record*: unless some row was rejected and the caller did not ask for the good rows only,
-   the rows are recorded under one ``RecordBatch`` (kind ``file``, the file's SHA-256 as its
-   content hash, ``profile: file name`` as its source), with each movement's natural key in
-   ``imported_movement``. The ledger takes the flows its checks passed
-   (``mfa.ledger.append_checked``) without checking them again. Pass 1's checked rows are
-   reused when there are at most ``KEPT_ROWS`` of them; a larger file is read and checked
-   again, chunk by chunk.
-
-Pass 2 runs in one transaction with the job's final status, so the batch is recorded whole
-or not at all: a failure, or a process killed half-way, leaves the ledger as it was. A
-movement whose natural key (per reporting enterprise and ERP) is already imported is
-skipped, so repeating a file or importing an overlapping later export records nothing
-twice; one whose figures changed since is rejected, since the ledger corrects by reversal.
+The job runs in one transaction with its final status, so the batch is recorded whole or not
+at all: a rejected row (unless the caller asked for the good rows only), a failure, or a
+process killed half-way, leaves the ledger as it was. A movement whose natural key (per
+reporting enterprise and ERP) is already imported is skipped, so repeating a file or
+importing an overlapping later export records nothing twice; one whose figures changed since
+is rejected, since the ledger corrects by reversal.
 
 Progress of running jobs is kept in this process (``PROGRESS``): a SQLite database cannot
 take progress updates while the job's own transaction holds its write lock.
@@ -43,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mfa.access import Action, Caller, authorize
 from mfa.audit import audited_transaction
-from mfa.db import transaction
+from mfa.db import begin_writing, transaction
 from mfa.errors import DuplicateError, MfaError, NotFoundError
 from mfa.imports import lease
 from mfa.imports.errors import ImportFileError, ImportJobError
@@ -86,7 +82,6 @@ from mfa.settings import Settings
 from mfa.units import Dimension
 
 CHUNK_ROWS = 10_000
-KEPT_ROWS = 100_000  # files with at most this many new movements are read once, not twice
 KEPT_ERRORS = 1000  # errors stored on the job; ``error_count`` counts them all
 
 node_table = ParkNode.__table__  # type: ignore[attr-defined]
@@ -95,7 +90,8 @@ material_table = Material.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True, slots=True)
 class JobProgress:
-    """``phase`` is ``validating`` or ``recording``; ``rows_total`` is known once validated."""
+    """``phase`` is ``validating`` (a dry run) or ``recording``; ``rows_done`` counts the
+    file's rows read so far (the total is known only at the end)."""
 
     phase: str
     rows_done: int
@@ -157,7 +153,6 @@ class _Tally:
     flows_linked: int = 0
     error_count: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
-    kept: list[_Ready] | None = field(default_factory=list)  # pass 1's, while few
 
     def add_errors(self, errors: Sequence[RowError]) -> None:
         self.error_count += len(errors)
@@ -377,7 +372,7 @@ async def _open_file_keys(session: AsyncSession) -> None:
 
 async def _refuse_repeats(session: AsyncSession, profile: Profile, checked: Checked) -> None:
     """Refuse the chunk's rows whose key an earlier row of the file claimed, and remember the
-    keys it claims first. Pass 2 finds every key already there, so the same rows pass."""
+    keys it claims first."""
     keys = sorted({k for k, _ in checked.claims})
     if not keys:
         return
@@ -455,7 +450,7 @@ async def _screen(
     """The chunk's movements to record, each with its flow as the ledger checked it, and how
     many were imported before. Every refusal becomes an error of ``checked``: a key an
     earlier row of the file claimed, a movement imported before with other figures, a flow
-    the ledger refuses. Both passes screen a chunk this way, so they agree on every row."""
+    the ledger refuses."""
     await _refuse_repeats(session, run.profile, checked)
     imported = await _imported(session, run.profile.system, checked.movements)
     fresh, repeats = _new_movements(run.profile, checked, imported)
@@ -466,17 +461,31 @@ async def _screen(
     return ready, repeats
 
 
-async def _validate(
+async def _import(
     session: AsyncSession,
     run: _FileRun,
+    job: ImportJob,
     *,
     caller: Caller,
-    rejected: Path,
+    settings: JobSettings,
     progress: ProgressCallback,
 ) -> _Tally:
+    """Read the file once, checking each chunk and, unless this is a dry run, recording its
+    new movements at once under a batch whose row is inserted last (``_Batch``).
+
+    Recording a chunk cannot change how a later chunk is checked: a key an earlier row of
+    the file claimed is refused by ``_refuse_repeats`` before ``_imported`` could find it
+    among the movements just written, and the ledger's checks (``check_flows``) read nodes
+    and materials, never flows. Once a row is rejected and the caller did not ask for the
+    good rows only, nothing more is written: the caller raises ``_Rejected`` after the last
+    chunk, and the rollback takes back the chunks already written.
+    """
     tally = _Tally()
+    batch: _Batch | None = None
+    phase = "validating" if job.dry_run else "recording"
     rejected_rows: set[int] = set()
     header = list(run.table.header)
+    rejected = rejected_path(settings.import_dir, _job_id(job))
     await _open_file_keys(session)
     rejected.parent.mkdir(parents=True, exist_ok=True)
     with rejected_csv(rejected) as handle:
@@ -488,14 +497,13 @@ async def _validate(
             tally.rows_ignored += checked.ignored
             tally.rows_already_imported += repeats
             tally.to_record += len(fresh)
-            if tally.kept is not None:
-                tally.kept.extend(fresh)
-                if len(tally.kept) > KEPT_ROWS:
-                    tally.kept = None  # a large file: pass 2 reads it again
             tally.add_errors(checked.errors)
             rejected_rows |= checked.rejected_rows
             _write_rejected(writer, chunk, checked.errors, header)
-            progress(JobProgress("validating", tally.rows_total))
+            if not job.dry_run and fresh and (job.good_rows_only or not tally.error_count):
+                batch = batch or await _Batch.reserve(session)
+                await _append(session, run, job, batch, fresh, tally, tolerance=settings.tolerance)
+            progress(JobProgress(phase, tally.rows_total))
     tally.rows_rejected = len(rejected_rows)
     if not tally.error_count:
         await asyncio.to_thread(rejected.unlink, missing_ok=True)
@@ -504,7 +512,18 @@ async def _validate(
             f"{run.table.name!r} has a header but no rows: there is nothing to import",
             field=("file",),
         )
+    if tally.error_count and not job.good_rows_only:
+        raise _Rejected(tally)
+    if batch is not None:
+        batch.insert(session, run, job, tally, caller)
+        await session.flush()
+        job.batch_id = batch.id
     return tally
+
+
+def _job_id(job: ImportJob) -> int:
+    assert job.id is not None
+    return job.id
 
 
 def _ledger_errors(errors: Sequence[MfaError], movements: Sequence[Movement]) -> list[RowError]:
@@ -517,63 +536,70 @@ def _ledger_errors(errors: Sequence[MfaError], movements: Sequence[Movement]) ->
     return out
 
 
-async def _fresh_movements(
-    session: AsyncSession, run: _FileRun, tally: _Tally, *, caller: Caller
-) -> AsyncIterator[list[_Ready]]:
-    """Pass 2's input, chunk by chunk: what pass 1 kept, or the file read and screened again
-    (the same rows pass, since the checks and the transaction's view are the same; their
-    errors were counted by pass 1)."""
-    if tally.kept is not None:
-        for start in range(0, len(tally.kept), run.chunk_rows):
-            yield tally.kept[start : start + run.chunk_rows]
-        return
-    async for _chunk, checked in run.chunks():
-        yield (await _screen(session, run, checked, caller=caller))[0]
+@dataclass(slots=True)
+class _Batch:
+    """The id of an import's ``RecordBatch``, reserved before its first flow is written; its
+    row goes in last (``insert``), once ``row_count`` is known, since ledger tables refuse
+    UPDATE. The flows' and confirmations' references to it are checked at commit (their
+    foreign keys are ``INITIALLY DEFERRED``, migration 0010): a batch row that never comes (a
+    bug) fails the commit, and nothing is recorded."""
+
+    id: int
+    chunks: int = 0
+
+    @classmethod
+    async def reserve(cls, session: AsyncSession) -> _Batch:
+        """SQLite: one more than the largest id, which the row will get, since the job holds
+        the database's one write lock from here to its commit (as ``mfa.ledger._insert``
+        reasons). PostgreSQL: the next value of the table's sequence."""
+        if session.get_bind().dialect.name == "postgresql":
+            reserved = await session.execute(
+                sa.text("SELECT nextval(pg_get_serial_sequence('record_batch', 'id'))")
+            )
+        else:
+            await begin_writing(session)
+            reserved = await session.execute(
+                sa.text("SELECT coalesce(max(id), 0) + 1 FROM record_batch")
+            )
+        return cls(int(reserved.scalar_one()))
+
+    def insert(
+        self, session: AsyncSession, run: _FileRun, job: ImportJob, tally: _Tally, caller: Caller
+    ) -> None:
+        session.add(
+            RecordBatch(
+                id=self.id,
+                kind=BatchKind.FILE,
+                source=f"{run.profile.name}: {job.file_name}"[:500],
+                content_hash=job.file_hash,
+                row_count=tally.to_record,
+                recorded_by=caller.subject,
+            )
+        )
 
 
-async def _record(
+async def _append(
     session: AsyncSession,
     run: _FileRun,
     job: ImportJob,
+    batch: _Batch,
+    fresh: Sequence[_Ready],
     tally: _Tally,
     *,
-    caller: Caller,
     tolerance: float,
-    progress: ProgressCallback,
-) -> int | None:
-    """Pass 2: record the new movements of the good rows under one batch; its id."""
-    if tally.to_record == 0:
-        return None
-    batch = RecordBatch(
-        kind=BatchKind.FILE,
-        source=f"{run.profile.name}: {job.file_name}"[:500],
-        content_hash=job.file_hash,
-        row_count=tally.to_record,
-        recorded_by=caller.subject,
+) -> None:
+    """Record one chunk's new movements under ``batch``, with their natural keys."""
+    recorded = await append_checked(
+        session, [flow for _, flow in fresh], batch_id=batch.id, tolerance=tolerance
     )
-    session.add(batch)
-    await session.flush()
-    assert batch.id is not None
-    assert job.id is not None
-    done = chunks = 0
-    progress(JobProgress("recording", done, tally.to_record))
-    async for fresh in _fresh_movements(session, run, tally, caller=caller):
-        if not fresh:
-            continue
-        recorded = await append_checked(
-            session, [flow for _, flow in fresh], batch_id=batch.id, tolerance=tolerance
-        )
-        movements = [m for m, _ in fresh]
-        await _remember_movements(session, run.profile.system, job.id, movements, recorded)
-        linked = sum(1 for r in recorded if r.linked)
-        tally.flows_linked += linked
-        tally.flows_recorded += len(recorded) - linked
-        done += len(fresh)
-        chunks += 1
-        if chunks & (chunks - 1) == 0:  # after chunks 1, 2, 4, 8...
-            await _refresh_statistics(session)
-        progress(JobProgress("recording", done, tally.to_record))
-    return batch.id
+    movements = [m for m, _ in fresh]
+    await _remember_movements(session, run.profile.system, _job_id(job), movements, recorded)
+    linked = sum(1 for r in recorded if r.linked)
+    tally.flows_linked += linked
+    tally.flows_recorded += len(recorded) - linked
+    batch.chunks += 1
+    if batch.chunks & (batch.chunks - 1) == 0:  # after chunks 1, 2, 4, 8...
+        await _refresh_statistics(session)
 
 
 async def _remember_movements(
@@ -721,28 +747,11 @@ async def _run_leased(
                 )
             lookup = await _lookup(session, job.park_id, job.enterprise_id)
             run = _FileRun(table, profile, lookup, settings.chunk_rows)
-            tally = await _validate(
-                session,
-                run,
-                caller=caller,
-                rejected=rejected_path(settings.import_dir, job_id),
-                progress=progress,
+            tally = await _import(
+                session, run, job, caller=caller, settings=settings, progress=progress
             )
-            if tally.error_count and not job.good_rows_only:
-                raise _Rejected(tally)
-            if job.dry_run:
-                _finish(job, tally, ImportStatus.VALIDATED, _summary(tally, dry_run=True))
-                return job
-            job.batch_id = await _record(
-                session,
-                run,
-                job,
-                tally,
-                caller=caller,
-                tolerance=settings.tolerance,
-                progress=progress,
-            )
-            _finish(job, tally, ImportStatus.SUCCEEDED, _summary(tally, dry_run=False))
+            status = ImportStatus.VALIDATED if job.dry_run else ImportStatus.SUCCEEDED
+            _finish(job, tally, status, _summary(tally, dry_run=job.dry_run))
         return job
     except _Rejected as exc:
         return await _fail(

@@ -89,7 +89,6 @@ def _run_quick(module: str) -> str:
             [
                 "## Importing a generic CSV: rows per second and peak RSS",
                 "baseline rows/s",
-                "validate rows/s",
                 "import rows/s",
                 "import peak MB",
                 "| sqlite ",

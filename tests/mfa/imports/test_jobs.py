@@ -26,6 +26,7 @@ from mfa.access import SYSTEM, Caller
 from mfa.db import create_async, session_factory, transaction
 from mfa.imports import jobs, lease
 from mfa.imports.jobs import ImportRequest, JobSettings, create_job, rejected_path, run_job
+from mfa.ledger import append_checked, check_flows
 from mfa.models import ImportJob, ImportStatus
 from mfa.settings import REPOSITORY_DATASETS
 
@@ -182,13 +183,47 @@ async def test_a_generic_file_becomes_one_batch_of_flows_in_their_direction(env:
     assert batch.recorded_by == "tester"
 
 
-async def test_a_file_too_large_to_keep_is_read_again_to_record_it(
+async def test_a_bad_row_in_the_last_chunk_takes_back_the_chunks_recorded_before_it(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "KEPT_ROWS", 2)  # pass 2 re-reads instead of reusing pass 1
-    job = await env.run(_csv(env.tmp, "moves.csv", GOOD))
-    assert job.status is ImportStatus.SUCCEEDED, job.message
-    assert _flow_tuples(await env.flows()) == _expected(env.world)
+    """The file is read once: the first chunk (rows 2-4) is written before the bad row 7 of
+    the last chunk is seen, and the rollback of the job's transaction takes it back."""
+    written: list[int] = []
+    append = jobs.append_checked
+
+    async def counted(session: AsyncSession, rows: Any, **options: Any) -> Any:
+        written.append(len(rows))
+        return await append(session, rows, **options)
+
+    monkeypatch.setattr(jobs, "append_checked", counted)
+    lines = [*GOOD, "X-1,receipt,mill,supplier,steel-coil,abc,t,2025-01-06,"]
+    job = await env.run(_csv(env.tmp, "late.csv", lines))
+    assert job.status is ImportStatus.FAILED
+    assert [(e["row"], e["column"]) for e in job.errors] == [(7, "quantity")]
+    assert written == [3]  # rows 2-4; nothing after the bad row was seen
+    assert job.batch_id is None
+    assert await env.counts() == dict.fromkeys(LEDGER, 0)
+
+
+async def test_a_flow_whose_batch_row_never_comes_is_refused_at_commit(env: Env) -> None:
+    """A flow's reference to its batch is checked at commit, so that an import can write
+    its batch row last (``jobs._Batch``): the flow is written, and the missing batch row
+    fails the commit, not the insert."""
+    written: list[int] = []
+
+    async def write_without_batch() -> None:
+        async with transaction(env.factory) as session:
+            batch = await jobs._Batch.reserve(session)
+            flow = env.world.flow("supplier", "mill", "steel-coil", 5, reporter="mill")
+            checks = await check_flows(session, [flow], caller=env.caller)
+            await append_checked(session, list(checks.passed.values()), batch_id=batch.id)
+            count = await session.execute(sa.text("SELECT count(*) FROM flow"))
+            written.append(count.scalar_one())
+
+    with pytest.raises(sa.exc.IntegrityError):
+        await write_without_batch()
+    assert written == [1]
+    assert await env.counts() == dict.fromkeys(LEDGER, 0)
 
 
 async def test_importing_the_same_file_twice_records_nothing_the_second_time(env: Env) -> None:
@@ -428,10 +463,7 @@ async def test_repeats_are_named_the_same_whatever_the_chunk_size(
         ), rows
 
 
-async def test_good_rows_only_records_a_repeated_movement_once_when_the_file_is_read_again(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(jobs, "KEPT_ROWS", 2)  # pass 2 re-reads and checks the keys again
+async def test_good_rows_only_records_a_movement_repeated_across_chunks_once(env: Env) -> None:
     lines = [*GOOD[:3], GOOD[1], *GOOD[3:], GOOD[1], GOOD[3]]
     job = await env.run(_csv(env.tmp, "dup.csv", lines), good_rows_only=True)
     assert job.status is ImportStatus.SUCCEEDED, job.message
