@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -120,3 +122,79 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """
     async with factory() as session, session.begin():
         yield session
+
+
+async def insert_rows(
+    session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert ``rows`` (all with the same keys) in bulk; their new ids, in the order of
+    ``rows``. Every constraint and trigger of the table applies as to any INSERT.
+
+    PostgreSQL: the ids are drawn from the table's sequence first, in one statement, and
+    the rows sent with them by binary ``COPY`` (``_copy_rows``). SQLite: SQLAlchemy's
+    multi-row INSERTs with RETURNING (a plain ``executemany`` was measured slower: each of
+    its one-row statements with the version trigger costs more than a row of a multi-row
+    statement); it cannot tie the returned ids to the rows, so they are sorted instead,
+    which is sound because the writer holds SQLite's single write lock and an INTEGER
+    PRIMARY KEY (without AUTOINCREMENT) takes one more than the largest rowid: the ids
+    ascend in the order the rows are inserted. (The ledger's tables also refuse DELETE, so
+    no freed id is reused between them.)
+    """
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return await _copy_rows(session, table, rows)
+    result = await session.execute(sa.insert(table).returning(table.c.id), rows)
+    return sorted(result.scalars().all())
+
+
+_RESERVE_IDS = sa.text(
+    "SELECT array_agg(nextval(s.id)) FROM generate_series(1, :n), "
+    "(SELECT CAST(pg_get_serial_sequence(:table, 'id') AS regclass) AS id) AS s"
+)
+
+
+async def _copy_rows(
+    session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """PostgreSQL: ids from the table's sequence, then ``COPY table (id, …) FROM STDIN`` in
+    asyncpg's binary format, in the session's transaction.
+
+    COPY streams: the server inserts while the client still encodes, and the statement-level
+    triggers fire once. Against one ``INSERT … SELECT … FROM unnest(<an array per column>)
+    RETURNING id``, the form it replaces, 10,000 flows took 0.25 s instead of 0.31–0.37 s,
+    most of the difference the driver's per-element checks of the arrays
+    (docs/performance.md). The binary format checks each value against its column's type,
+    so a text longer than a ``varchar(n)`` is refused, never cut. The driver's errors are
+    raised as SQLAlchemy's, as a statement's would be.
+    """
+    reserved = await session.execute(_RESERVE_IDS, {"table": table.name, "n": len(rows)})
+    ids = sorted(reserved.scalar_one())  # one array: no row per id to decode
+    dialect = session.get_bind().dialect
+    columns = [c for c in table.columns if c.name in rows[0]]
+    cells = itemgetter(*(c.name for c in columns))
+    processors = [
+        (i, process)
+        for i, c in enumerate(columns)
+        if (process := c.type.bind_processor(dialect)) is not None
+    ]
+    records: list[tuple[Any, ...]] = []
+    for id_, row in zip(ids, rows, strict=True):
+        values = list(cells(row)) if len(columns) > 1 else [cells(row)]
+        for i, process in processors:
+            values[i] = process(values[i])
+        records.append((id_, *values))
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None
+    assert driver.is_in_transaction()  # begun by the reservation
+    statement = f"COPY {table.name}"
+    try:
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=["id", *(c.name for c in columns)]
+        )
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise sa.exc.IntegrityError(statement, None, exc) from exc
+    except asyncpg.DataError as exc:
+        raise sa.exc.DataError(statement, None, exc) from exc
+    return ids

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mfa.access import Action, Caller, authorize
-from mfa.db import begin_writing, savepoint
+from mfa.db import begin_writing, insert_rows, savepoint
 from mfa.errors import (
     BatchError,
     BatchValidationError,
@@ -140,9 +140,9 @@ _SEAL = object()
 
 
 class CheckedFlow:
-    """One report that passed the ledger's checks (``check_flows``), for ``append_checked``.
+    """One report that passed the ledger's checks (``FlowChecker``), for ``append_checked``.
 
-    Only ``check_flows`` makes one (the constructor refuses anything but the ledger's seal),
+    Only ``FlowChecker.check`` makes one (the constructor refuses anything but the ledger's seal),
     so whoever holds a ``CheckedFlow`` had its row through the ledger's one validation path:
     an import checks its rows while it validates the file and records them later without
     checking them twice, and no caller can hand the ledger a row that skipped the checks.
@@ -152,13 +152,13 @@ class CheckedFlow:
 
     def __init__(self, row: _Checked, *, seal: object) -> None:
         if seal is not _SEAL:
-            raise TypeError("a CheckedFlow comes from mfa.ledger.check_flows, never built")
+            raise TypeError("a CheckedFlow comes from mfa.ledger.FlowChecker, never built")
         self._row = row
 
 
 @dataclass(frozen=True, slots=True)
 class FlowChecks:
-    """What ``check_flows`` found: ``passed`` maps each good entry's index to its checked
+    """What ``FlowChecker.check`` found: ``passed`` maps each good entry's index to its checked
     report; ``errors`` are the others' errors, their fields under ``flows.<index>``."""
 
     passed: dict[int, CheckedFlow]
@@ -525,7 +525,7 @@ async def _write(
             )
     flow_ids: dict[int, int] = {}
     if plan.flows:
-        inserted = await _insert(session, flow_table, [checked[i].values for i in plan.flows])
+        inserted = await insert_rows(session, flow_table, [checked[i].values for i in plan.flows])
         flow_ids = dict(zip(plan.flows, inserted, strict=True))
     confirmation_ids: dict[int, int] = {}
     if plan.confirms:
@@ -540,81 +540,21 @@ async def _write(
             )
             flow_ids[index] = target_id
             values.append(_confirmation_values(checked[index], target_id, candidate, tolerance))
-        inserted = await _insert(session, confirmation_table, values)
+        inserted = await insert_rows(session, confirmation_table, values)
         confirmation_ids = dict(zip(order, inserted, strict=True))
     return [Recorded(flow_ids[i], confirmation_ids.get(i)) for i in range(len(checked))]
 
 
-async def _insert(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows``; their new ids, in the order of ``rows``.
-
-    On PostgreSQL the rows go in as one statement, one array per column (``_insert_unnested``).
-    SQLite takes SQLAlchemy's multi-row INSERTs with RETURNING (a plain ``executemany`` was
-    measured slower there: each of its one-row statements with the version trigger costs
-    more than a row of a multi-row statement); it cannot tie the returned ids to the rows, so
-    they are sorted instead, which is sound because the batch holds SQLite's single write
-    lock, the ledger tables refuse DELETE, and an INTEGER PRIMARY KEY (without AUTOINCREMENT)
-    takes one more than the largest rowid: a batch's ids ascend in the order its rows are
-    inserted.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        return await _insert_unnested(session, table, rows)
-    result = await session.execute(sa.insert(table).returning(table.c.id), rows)
-    return sorted(result.scalars().all())
-
-
-async def _insert_unnested(
-    session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]
-) -> list[int]:
-    """PostgreSQL: ``INSERT … SELECT … FROM unnest(<one array per column>) WITH ORDINALITY
-    ORDER BY ordinality RETURNING id``. The driver sends a few typed arrays instead of
-    binding every cell of multi-row VALUES, and the statement-level version trigger fires
-    once. The ids come from the table's sequence in the order the rows are selected, so
-    sorted they are the rows' ids in order (the assumption SQLAlchemy's
-    ``sort_by_parameter_order`` makes for the same INSERT … SELECT … ORDER BY form). Every
-    constraint and trigger of the table applies as to any INSERT."""
-    dialect = session.get_bind().dialect
-    columns = [c for c in table.columns if c.name in rows[0]]
-    params: dict[str, list[Any]] = {}
-    for i, column in enumerate(columns):
-        cells = [row[column.name] for row in rows]
-        process = column.type.bind_processor(dialect)
-        params[f"c{i}"] = [process(v) for v in cells] if process else cells
-    names = ", ".join(c.name for c in columns)
-    arrays = ", ".join(f"CAST(:c{i} AS {_array_type(c, dialect)}[])" for i, c in enumerate(columns))
-    result = await session.execute(
-        sa.text(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM unnest({arrays}) "
-            f"WITH ORDINALITY AS k({names}, ordinality) ORDER BY ordinality RETURNING id"
-        ),
-        params,
-    )
-    return sorted(result.scalars().all())
-
-
-def _array_type(column: sa.Column[Any], dialect: sa.Dialect) -> str:
-    """The element type to unnest ``column``'s cells as. Text goes as ``text``: an explicit
-    cast to ``varchar(n)`` would cut a longer value silently, where the INSERT's own
-    assignment to the column refuses it."""
-    return "text" if isinstance(column.type, sa.String) else column.type.compile(dialect=dialect)
-
-
-async def _check_each(
-    session: AsyncSession,
+def _validate_all(
     entries: Sequence[FlowCreate],
     *,
+    nodes: dict[int, NodeRef],
+    materials: dict[int, MaterialRef],
     caller: Caller,
     batch_id: int | None,
     field_prefix: tuple[str, ...],
 ) -> tuple[dict[int, _Checked], list[MfaError]]:
     """Every entry checked (``_validate``): the good ones by index, and every error found."""
-    nodes = await load_nodes(
-        session,
-        [e.source_id for e in entries]
-        + [e.target_id for e in entries]
-        + [e.reporting_party_id for e in entries if e.reporting_party_id is not None],
-    )
-    materials = await load_materials(session, [e.material_id for e in entries])
     recorded_at = utcnow()
     checked: dict[int, _Checked] = {}
     errors: list[MfaError] = []
@@ -649,8 +589,18 @@ async def _check_all(
     field_prefix: tuple[str, ...],
 ) -> list[_Checked]:
     """Every entry checked, or every error found raised at once."""
-    checked, errors = await _check_each(
-        session, entries, caller=caller, batch_id=batch_id, field_prefix=field_prefix
+    checked, errors = _validate_all(
+        entries,
+        nodes=await load_nodes(
+            session,
+            [e.source_id for e in entries]
+            + [e.target_id for e in entries]
+            + [e.reporting_party_id for e in entries if e.reporting_party_id is not None],
+        ),
+        materials=await load_materials(session, [e.material_id for e in entries]),
+        caller=caller,
+        batch_id=batch_id,
+        field_prefix=field_prefix,
     )
     if errors:
         if len(errors) == 1:
@@ -776,18 +726,42 @@ async def record_flows(
     return BatchRecorded(batch.id, tuple(recorded))
 
 
-async def check_flows(
-    session: AsyncSession, entries: Sequence[FlowCreate], *, caller: Caller
-) -> FlowChecks:
-    """Check ``entries`` as ``record_flows`` would, without writing: the good ones, ready for
-    ``append_checked``, and the errors of the others (not raised, so that a caller that
-    records the good rows only can name the bad ones). The caller must be allowed to record
-    every good entry."""
-    checked, errors = await _check_each(
-        session, entries, caller=caller, batch_id=None, field_prefix=("flows",)
+@dataclass(frozen=True, slots=True)
+class FlowChecker:
+    """The ledger's checks, those ``record_flows`` runs, against the nodes and materials
+    ``flow_checker`` loaded once: plain Python, no database, so that a caller checking many
+    entries can run them off the event loop. (An import checks each chunk of its file in a
+    worker thread while the previous chunk is written.)"""
+
+    nodes: dict[int, NodeRef]
+    materials: dict[int, MaterialRef]
+    caller: Caller
+
+    def check(self, entries: Sequence[FlowCreate]) -> FlowChecks:
+        """Check ``entries`` as ``record_flows`` would, without writing: the good ones, ready
+        for ``append_checked``, and the errors of the others (not raised, so that a caller
+        that records the good rows only can name the bad ones). A node or material that was
+        not loaded is reported unknown. The caller must be allowed to record every good
+        entry."""
+        checked, errors = _validate_all(
+            entries,
+            nodes=self.nodes,
+            materials=self.materials,
+            caller=self.caller,
+            batch_id=None,
+            field_prefix=("flows",),
+        )
+        _authorize(self.caller, checked.values())
+        return FlowChecks({i: CheckedFlow(c, seal=_SEAL) for i, c in checked.items()}, errors)
+
+
+async def flow_checker(
+    session: AsyncSession, *, caller: Caller, node_ids: Iterable[int], material_ids: Iterable[int]
+) -> FlowChecker:
+    """A ``FlowChecker`` for entries among these nodes and materials, as they are now."""
+    return FlowChecker(
+        await load_nodes(session, node_ids), await load_materials(session, material_ids), caller
     )
-    _authorize(caller, checked.values())
-    return FlowChecks({i: CheckedFlow(c, seal=_SEAL) for i, c in checked.items()}, errors)
 
 
 async def append_checked(
@@ -797,7 +771,7 @@ async def append_checked(
     batch_id: int,
     tolerance: float = DEFAULT_TRANSFER_TOLERANCE,
 ) -> list[Recorded]:
-    """Record reports ``check_flows`` passed under a batch the caller opened (an import
+    """Record reports ``FlowChecker.check`` passed under a batch the caller opened (an import
     written in chunks, all in the caller's one transaction), linking transfers as
     ``record_flows`` does; their ids, in the order of ``rows``. Each row is recorded once:
     it is stamped with ``batch_id`` and the time of this call."""
@@ -1007,4 +981,4 @@ async def record_stocks(
         raise errors[0] if len(errors) == 1 else BatchValidationError(errors)
     if not values:
         return []
-    return await _insert(session, stock_table, values)
+    return await insert_rows(session, stock_table, values)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from factories import FEB, JAN, make_world
+from factories import FEB, JAN, World, make_world
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mfa.access import Caller
@@ -27,10 +27,11 @@ from mfa.errors import (
 )
 from mfa.ledger import (
     CheckedFlow,
+    FlowChecker,
     FlowCreate,
     append_checked,
-    check_flows,
     confirm_flow,
+    flow_checker,
     record_flow,
     record_flows,
     reverse_flow,
@@ -231,24 +232,54 @@ async def test_batch_with_one_bad_row_writes_nothing_and_names_every_bad_row(
     assert await _count(session, sa.table("record_batch")) == 0
 
 
-async def test_check_flows_names_each_bad_entry_and_passes_the_others_without_writing(
+async def _checker(session: AsyncSession, world: World, caller: Caller) -> FlowChecker:
+    return await flow_checker(
+        session,
+        caller=caller,
+        node_ids=world.nodes.values(),
+        material_ids=world.materials.values(),
+    )
+
+
+async def test_flow_checker_names_each_bad_entry_and_passes_the_others_without_writing(
     session: AsyncSession, caller: Caller
 ) -> None:
     world = await make_world(session, caller)
     good = world.flow("supplier", "mill", "steel-coil", "1", "t")
-    checks = await check_flows(
-        session,
+    checker = await _checker(session, world, caller)
+    checks = checker.check(
         [
             good,
             world.flow("supplier", "mill", "steel-coil", "-1", "t"),
             good,
             world.flow("supplier", "mill", "water", "1", "t"),
         ],
-        caller=caller,
     )
     assert sorted(checks.passed) == [0, 2]
     assert [e.field for e in checks.errors] == [("flows", "1", "quantity"), ("flows", "3", "unit")]
     assert await _count(session, flows) == 0
+
+
+async def test_flow_checker_reports_a_node_it_did_not_load_as_unknown(
+    session: AsyncSession, caller: Caller
+) -> None:
+    world = await make_world(session, caller)
+    checker = await flow_checker(
+        session,
+        caller=caller,
+        node_ids=[world.nodes["supplier"], world.nodes["mill"]],
+        material_ids=world.materials.values(),
+    )
+    checks = checker.check(
+        [
+            world.flow("supplier", "mill", "steel-coil", "1", "t"),
+            world.flow("mill", "stamper", "steel-coil", "1", "t"),
+        ]
+    )
+    assert sorted(checks.passed) == [0]
+    assert [(e.field, e.message) for e in checks.errors] == [
+        (("flows", "1", "target"), f"no park node with id {world.nodes['stamper']}")
+    ]
 
 
 async def test_append_checked_records_checked_flows_under_the_batch_and_links_transfers(
@@ -260,7 +291,7 @@ async def test_append_checked_records_checked_flows_under_the_batch_and_links_tr
         world.flow("supplier", "mill", "steel-coil", "30", "t"),
         world.flow("mill", "stamper", "steel-coil", "9900", "kg", reporter="stamper"),
     ]
-    checks = await check_flows(session, entries, caller=caller)
+    checks = (await _checker(session, world, caller)).check(entries)
     assert not checks.errors
     batch = RecordBatch(kind=BatchKind.FILE, row_count=3, recorded_by=caller.subject)
     session.add(batch)
@@ -291,7 +322,7 @@ async def test_append_checked_records_checked_flows_under_the_batch_and_links_tr
 
 
 def test_a_checked_flow_is_made_only_by_the_ledger_s_checks() -> None:
-    with pytest.raises(TypeError, match="check_flows"):
+    with pytest.raises(TypeError, match="FlowChecker"):
         CheckedFlow(None, seal=object())  # type: ignore[arg-type]
 
 

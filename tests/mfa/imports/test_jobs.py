@@ -7,6 +7,8 @@ back from the service.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import pickle
 import unicodedata
@@ -26,7 +28,7 @@ from mfa.access import SYSTEM, Caller
 from mfa.db import create_async, session_factory, transaction
 from mfa.imports import jobs, lease
 from mfa.imports.jobs import ImportRequest, JobSettings, create_job, rejected_path, run_job
-from mfa.ledger import append_checked, check_flows
+from mfa.ledger import append_checked, flow_checker
 from mfa.models import ImportJob, ImportStatus
 from mfa.settings import REPOSITORY_DATASETS
 
@@ -205,6 +207,68 @@ async def test_a_bad_row_in_the_last_chunk_takes_back_the_chunks_recorded_before
     assert await env.counts() == dict.fromkeys(LEDGER, 0)
 
 
+async def test_the_next_chunk_is_read_while_this_one_is_written(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk's inserts overlap the reading and checking of the next (``_ReadAhead``):
+    the write of a chunk sees the next chunk read without having asked for it. Waiting is
+    bounded, so a job that reads only on demand fails here instead of hanging."""
+    read: list[int] = []
+    seen_when_writing: list[int] = []
+    chunks = jobs._FileRun.chunks
+    append = jobs.append_checked
+
+    def counted_chunks(run: jobs._FileRun) -> Any:
+        for chunk in chunks(run):
+            read.append(len(chunk.cells))
+            yield chunk
+
+    async def waiting_append(session: AsyncSession, rows: Any, **options: Any) -> Any:
+        for _ in range(500):  # the first write waits for the second (last) chunk
+            if seen_when_writing or len(read) == 2:
+                break
+            await asyncio.sleep(0.01)
+        seen_when_writing.append(len(read))
+        return await append(session, rows, **options)
+
+    monkeypatch.setattr(jobs._FileRun, "chunks", counted_chunks)
+    monkeypatch.setattr(jobs, "append_checked", waiting_append)
+    lines = [*GOOD, "GR-3,receipt,mill,supplier,steel-coil,1,t,2025-01-10,"]
+    job = await env.run(_csv(env.tmp, "three.csv", lines))
+    assert job.status is ImportStatus.SUCCEEDED
+    assert read == [3, 3]  # six rows in chunks of three
+    assert seen_when_writing == [2, 2]
+
+
+async def test_a_job_collects_garbage_rarely_and_leaves_the_threshold_as_it_found_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    append = jobs.append_checked
+
+    async def watched(session: AsyncSession, rows: Any, **options: Any) -> Any:
+        during.append(gc.get_threshold())
+        return await append(session, rows, **options)
+
+    monkeypatch.setattr(jobs, "append_checked", watched)
+    job = await env.run(_csv(env.tmp, "moves.csv", GOOD))
+    assert job.status is ImportStatus.SUCCEEDED
+    assert during == [(100_000, 50, 100)] * 2
+    assert gc.get_threshold() == before
+
+
+def test_jobs_ending_in_any_order_restore_the_threshold_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first, second = jobs._rare_collections(), jobs._rare_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == (100_000, 50, 100)  # the second job still runs
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+
+
 async def test_a_flow_whose_batch_row_never_comes_is_refused_at_commit(env: Env) -> None:
     """A flow's reference to its batch is checked at commit, so that an import can write
     its batch row last (``jobs._Batch``): the flow is written, and the missing batch row
@@ -215,7 +279,13 @@ async def test_a_flow_whose_batch_row_never_comes_is_refused_at_commit(env: Env)
         async with transaction(env.factory) as session:
             batch = await jobs._Batch.reserve(session)
             flow = env.world.flow("supplier", "mill", "steel-coil", 5, reporter="mill")
-            checks = await check_flows(session, [flow], caller=env.caller)
+            checker = await flow_checker(
+                session,
+                caller=env.caller,
+                node_ids=env.world.nodes.values(),
+                material_ids=env.world.materials.values(),
+            )
+            checks = checker.check([flow])
             await append_checked(session, list(checks.passed.values()), batch_id=batch.id)
             count = await session.execute(sa.text("SELECT count(*) FROM flow"))
             written.append(count.scalar_one())
@@ -234,6 +304,28 @@ async def test_importing_the_same_file_twice_records_nothing_the_second_time(env
     assert again.status is ImportStatus.SUCCEEDED
     assert (again.flows_recorded, again.rows_already_imported) == (0, 5)
     assert again.batch_id is None
+    assert await env.counts() == before
+
+
+async def test_movements_another_import_recorded_meanwhile_fail_the_job_and_keep_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two jobs importing one movement at once both find it new; the second to insert its
+    natural key meets the unique constraint of ``imported_movement`` and records nothing.
+    Simulated here by a look-up that misses what the first import recorded."""
+    path = _csv(env.tmp, "moves.csv", GOOD)
+    await env.run(path)
+    before = await env.counts()
+
+    async def nothing_imported(*_: Any) -> dict[tuple[int, str], str]:
+        return {}
+
+    monkeypatch.setattr(jobs, "_imported", nothing_imported)
+    again = await env.run(path)
+    assert again.status is ImportStatus.FAILED
+    assert again.message is not None
+    assert "another import recorded some of these movements meanwhile" in again.message
+    assert (again.flows_recorded, again.batch_id) == (0, None)
     assert await env.counts() == before
 
 
