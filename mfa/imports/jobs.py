@@ -377,36 +377,39 @@ async def _open_file_keys(session: AsyncSession) -> None:
 
 async def _refuse_repeats(session: AsyncSession, profile: Profile, checked: Checked) -> None:
     """Refuse the chunk's rows whose key an earlier row of the file claimed, and remember the
-    keys it claims first."""
-    keys = sorted({k for k, _ in checked.claims})
-    if not keys:
+    keys it claims first.
+
+    The chunk's first claim of each key is inserted, skipping keys already there (one
+    statement); only when some were skipped does a second look up the earlier chunks' rows
+    that claimed them."""
+    first: dict[FileKey, int] = {}
+    for file_key, row in checked.claims:  # in row order: the first claim in the chunk wins
+        first.setdefault(file_key, row)
+    if not first:
         return
-    dialect = session.get_bind().dialect.name
-    source, params = _rows_source(dialect, (("p", "integer"), ("n", "text")), keys)
-    rows = await session.execute(
+    source, params = _rows_source(
+        session.get_bind().dialect.name,
+        (("p", "integer"), ("n", "text"), ("r", "integer")),
+        [(*file_key, row) for file_key, row in first.items()],
+    )
+    claimed = await session.execute(
         sa.text(
-            f"SELECT f.reporting_party_id, f.natural_key, f.first_row FROM {source} "
-            f"JOIN {_FILE_KEYS} f ON f.reporting_party_id = k.p AND f.natural_key = k.n"
+            f"INSERT INTO {_FILE_KEYS} (reporting_party_id, natural_key, first_row) "
+            f"SELECT p, n, r FROM {source} WHERE true ON CONFLICT DO NOTHING"
         ),
         params,
     )
-    first: dict[FileKey, int] = {(r.reporting_party_id, r.natural_key): r.first_row for r in rows}
-    new: list[tuple[int, str, int]] = []
-    for file_key, row in checked.claims:  # in row order: the first claim in the chunk wins
-        if file_key not in first:
-            first[file_key] = row
-            new.append((*file_key, row))
-    if new:
-        source, params = _rows_source(
-            dialect, (("p", "integer"), ("n", "text"), ("r", "integer")), new
-        )
-        await session.execute(
+    if claimed.rowcount < len(first):  # type: ignore[attr-defined]
+        earlier = await session.execute(
             sa.text(
-                f"INSERT INTO {_FILE_KEYS} (reporting_party_id, natural_key, first_row) "
-                f"SELECT p, n, r FROM {source}"
+                f"SELECT f.reporting_party_id, f.natural_key, f.first_row FROM {source} "
+                f"JOIN {_FILE_KEYS} f ON f.reporting_party_id = k.p AND f.natural_key = k.n "
+                "AND f.first_row <> k.r"
             ),
             params,
         )
+        for r in earlier:
+            first[(r.reporting_party_id, r.natural_key)] = r.first_row
     drop_repeats(profile, checked, first)
 
 
