@@ -128,7 +128,9 @@ async def insert_rows(
     session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]
 ) -> list[int]:
     """Insert ``rows`` (all with the same keys) in bulk; their new ids, in the order of
-    ``rows``. Every constraint and trigger of the table applies as to any INSERT.
+    ``rows``. Every constraint and trigger of the table applies as to any INSERT. The rows
+    name every column to write: the model's Python-side defaults are not applied to the
+    others on PostgreSQL, whose own column defaults are.
 
     PostgreSQL: the ids are drawn from the table's sequence first, in one statement, and
     the rows sent with them by binary ``COPY`` (``_copy_rows``). SQLite: SQLAlchemy's
