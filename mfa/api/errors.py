@@ -63,8 +63,17 @@ def is_unavailable(error: BaseException) -> bool:
             | asyncpg.exceptions.OperatorInterventionError,
         ):
             return True
+        if isinstance(seen, asyncpg.exceptions.InterfaceError) and str(seen) == _CLOSED:
+            return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+# What asyncpg raises (a bare ``InterfaceError``) when a statement meets a connection the
+# server already closed: during a restart, a connection can close between its handshake and
+# the statements SQLAlchemy sends on connect. Other ``InterfaceError``s are misuse, not
+# transient, so the message is compared, not the class alone.
+_CLOSED = "connection is closed"
 
 
 @strawberry.enum
