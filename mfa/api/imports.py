@@ -76,7 +76,10 @@ class ImportProgress:
         description="validating (a dry run) or recording (each chunk as soon as it is checked)."
     )
     rows_done: int
-    rows_total: int | None = strawberry.field(description="Known once the file is validated.")
+    rows_total: int | None = strawberry.field(
+        description="The file's rows where its format records them (Parquet); null for CSV "
+        "and xlsx, which are read once and counted as they are read (rowsDone)."
+    )
 
 
 @strawberry.type(description="A file of stock movements submitted for import, and its outcome.")

@@ -96,7 +96,8 @@ imported_movement_table = ImportedMovement.__table__  # type: ignore[attr-define
 @dataclass(frozen=True, slots=True)
 class JobProgress:
     """``phase`` is ``validating`` (a dry run) or ``recording``; ``rows_done`` counts the
-    file's rows read so far (the total is known only at the end)."""
+    file's rows read so far, of ``rows_total`` where the file's format records it (Parquet).
+    A CSV file or a sheet is read once, so its rows are counted only as they are read."""
 
     phase: str
     rows_done: int
@@ -575,7 +576,7 @@ async def _import(
                     await _append(
                         session, run, job, batch, fresh, tally, tolerance=settings.tolerance
                     )
-                progress(JobProgress(phase, tally.rows_total))
+                progress(JobProgress(phase, tally.rows_total, run.table.rows))
     finally:
         await ahead.close()
     tally.rows_rejected = len(rejected_rows)

@@ -63,6 +63,7 @@ class TableFile:
     decimal: str = "."
     sheet: str | None = None
     header: tuple[str, ...] = ()
+    rows: int | None = None  # the data rows where the format records them (Parquet)
 
 
 def _sniff_format(head: bytes, name: str) -> FileFormat:
@@ -172,7 +173,8 @@ def open_table(
         chosen, header = _choose_sheet(path, name, sheet, required)
         return TableFile(path, name, kind, sheet=chosen, header=header)
     if kind is FileFormat.PARQUET:
-        return TableFile(path, name, kind, header=_parquet_header(path, name))
+        header, rows = _parquet_shape(path, name)
+        return TableFile(path, name, kind, header=header, rows=rows)
     enc = _encoding(head, name, encoding)
     text = head.decode(enc, errors="ignore").lstrip("\ufeff")
     first = next((line for line in text.splitlines() if line.strip()), "")
@@ -240,11 +242,14 @@ def _quoted(names: Sequence[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-def _parquet_header(path: Path, name: str) -> tuple[str, ...]:
+def _parquet_shape(path: Path, name: str) -> tuple[tuple[str, ...], int]:
+    """The columns and the number of rows, from the file's metadata. (A CSV file's or a
+    sheet's rows are known only once they are read.)"""
     import pyarrow.parquet as pq
 
     try:
-        return tuple(pq.ParquetFile(path).schema_arrow.names)
+        parquet = pq.ParquetFile(path)
+        return tuple(parquet.schema_arrow.names), parquet.metadata.num_rows
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError... on a damaged file
         raise ImportFileError(f"{name!r} is not a readable Parquet file ({exc})") from exc
 

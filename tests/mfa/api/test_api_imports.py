@@ -21,7 +21,7 @@ from mfa.access import SYSTEM
 from mfa.api.ids import decode_global_id, to_global_id
 from mfa.app import create_app
 from mfa.db import session_factory, transaction
-from mfa.imports import lease
+from mfa.imports import jobs, lease
 from mfa.models import ImportJob, ImportStatus
 from mfa.settings import Environment, Settings
 
@@ -92,6 +92,47 @@ async def test_a_dry_run_records_nothing_until_committed(gql: GraphQLClient) -> 
     again = await gql(IMPORT_COMMIT, {"input": {"job": body["id"]}})
     (error,) = again["importCommit"]["userErrors"]
     assert "only a finished dry run" in error["message"]
+
+
+async def test_a_running_job_reports_its_progress_and_a_finished_one_none(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job is held after its (only) chunk is recorded, before it commits: ``importJob``
+    then answers RUNNING with the rows done so far, read from the server's process."""
+    gate = asyncio.Event()
+    chunks = jobs._ReadAhead.next
+    calls = 0
+
+    async def held_after_first_chunk(self: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            await asyncio.wait_for(gate.wait(), timeout=10)
+        return await chunks(self)
+
+    monkeypatch.setattr(jobs._ReadAhead, "next", held_after_first_chunk)
+    world = await _world(gql)
+    status, body = await submit(
+        gql, _csv(*ROWS), profile="generic", park=to_global_id("Park", world.park)
+    )
+    assert status == 202, body
+    query = (
+        "query($id: ID!) { importJob(id: $id) { status progress { phase rowsDone rowsTotal } } }"
+    )
+    for _ in range(200):
+        job = (await gql(query, {"id": body["id"]}))["importJob"]
+        if job["progress"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    gate.set()
+    assert job == {
+        "status": "RUNNING",
+        "progress": {"phase": "recording", "rowsDone": 2, "rowsTotal": None},
+    }
+    done = await finished(gql, body["id"])
+    assert done["status"] == "SUCCEEDED"
+    after = (await gql(query, {"id": body["id"]}))["importJob"]
+    assert after["progress"] is None
 
 
 async def test_good_rows_only_offers_the_rejected_rows_as_a_csv_download(

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import rich
 import sqlalchemy as sa
 from factories import make_world
 from typer.testing import CliRunner
@@ -74,3 +75,28 @@ def test_mfa_import_dry_runs_records_once_and_names_bad_rows(
     unknown = runner.invoke(app, [*base[:3], "nope", *base[4:]])
     assert unknown.exit_code == 2
     assert "--profile: no import profile 'nope'" in unknown.output
+
+
+def test_mfa_import_shows_a_progress_bar_of_the_rows_read_on_a_terminal(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an interactive terminal (``TTY_INTERACTIVE`` and ``TTY_COMPATIBLE``, which rich
+    honours) the bar names the phase and counts the rows done; a CSV file's total is unknown
+    while it is read once."""
+    monkeypatch.setenv("MFA_IMPORT_DIR", str(tmp_path / "imports"))
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setattr(rich, "_console", None)  # made anew, reading the environment
+    migrations.upgrade(empty_database_url, "head")
+    asyncio.run(_world(empty_database_url))
+    path = tmp_path / "moves.csv"
+    path.write_text(
+        f"{HEADER}\nA-1,receipt,mill,supplier,steel-coil,2,t,2025-01-06\n"
+        "A-2,issue,mill,customer,steel-coil,500,kg,2025-01-07\n"
+    )
+    base = ["import", str(path), "--profile", "generic", "--park", "test-park"]
+    result = runner.invoke(app, [*base, "--database-url", empty_database_url])
+    assert result.exit_code == 0, result.output
+    assert "recording" in result.output
+    assert "2/?" in result.output
+    assert result.output.rstrip().endswith("0 rejected")

@@ -50,6 +50,7 @@ class Env:
         *,
         profile: str = "generic",
         enterprise: str | None = None,
+        on_progress: jobs.ProgressCallback | None = None,
         **options: Any,
     ) -> ImportJob:
         request = ImportRequest(
@@ -63,7 +64,13 @@ class Env:
         async with transaction(self.factory) as session:
             job = await create_job(session, request, caller=self.caller, settings=self.settings)
         assert job.id is not None
-        return await run_job(self.factory, job.id, caller=self.caller, settings=self.settings)
+        return await run_job(
+            self.factory,
+            job.id,
+            caller=self.caller,
+            settings=self.settings,
+            on_progress=on_progress,
+        )
 
     async def counts(self) -> dict[str, int]:
         async with self.factory() as session:
@@ -619,6 +626,31 @@ async def test_a_parquet_file_imports_like_its_csv(env: Env) -> None:
     job = await env.run(path)
     assert job.status is ImportStatus.SUCCEEDED, job.message
     assert _flow_tuples(await env.flows()) == _expected(env.world)
+
+
+async def test_progress_counts_the_rows_read_after_each_chunk(env: Env) -> None:
+    """Five rows in chunks of three: progress after the first chunk and after the second,
+    each once its rows are checked (and, unless a dry run, recorded). A CSV file's total is
+    not known while it is read once."""
+    seen: list[jobs.JobProgress] = []
+    path = _csv(env.tmp, "moves.csv", GOOD)
+    dry = await env.run(path, dry_run=True, on_progress=seen.append)
+    assert dry.status is ImportStatus.VALIDATED
+    assert seen == [jobs.JobProgress("validating", 3), jobs.JobProgress("validating", 5)]
+    seen.clear()
+    await env.run(path, on_progress=seen.append)
+    assert seen == [jobs.JobProgress("recording", 3), jobs.JobProgress("recording", 5)]
+    assert jobs.PROGRESS == {}  # a finished job reports no progress
+
+
+async def test_a_parquet_file_s_progress_knows_its_total_from_its_metadata(env: Env) -> None:
+    frame = pd.read_csv(_csv(env.tmp, "moves.csv", GOOD), dtype=str, keep_default_na=False)
+    path = env.tmp / "moves.parquet"
+    frame.to_parquet(path)
+    seen: list[jobs.JobProgress] = []
+    job = await env.run(path, on_progress=seen.append)
+    assert job.status is ImportStatus.SUCCEEDED, job.message
+    assert seen == [jobs.JobProgress("recording", 3, 5), jobs.JobProgress("recording", 5, 5)]
 
 
 SAP_HEADER = (
