@@ -40,17 +40,23 @@ async def _world(url: str) -> None:
     await engine.dispose()
 
 
-def test_mfa_import_dry_runs_records_once_and_names_bad_rows(
-    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _moves(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A migrated database with the test park, and a file of two of its movements."""
     monkeypatch.setenv("MFA_IMPORT_DIR", str(tmp_path / "imports"))
-    migrations.upgrade(empty_database_url, "head")
-    asyncio.run(_world(empty_database_url))
+    migrations.upgrade(url, "head")
+    asyncio.run(_world(url))
     path = tmp_path / "moves.csv"
     path.write_text(
         f"{HEADER}\nA-1,receipt,mill,supplier,steel-coil,2,t,2025-01-06\n"
         "A-2,issue,mill,customer,steel-coil,500,kg,2025-01-07\n"
     )
+    return path
+
+
+def test_mfa_import_dry_runs_records_once_and_names_bad_rows(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _moves(empty_database_url, tmp_path, monkeypatch)
     base = ["import", str(path), "--profile", "generic", "--park", "test-park"]
     base += ["--database-url", empty_database_url]
     dry = runner.invoke(app, [*base, "--dry-run"])
@@ -83,17 +89,10 @@ def test_mfa_import_shows_a_progress_bar_of_the_rows_read_on_a_terminal(
     """On an interactive terminal (``TTY_INTERACTIVE`` and ``TTY_COMPATIBLE``, which rich
     honours) the bar names the phase and counts the rows done; a CSV file's total is unknown
     while it is read once."""
-    monkeypatch.setenv("MFA_IMPORT_DIR", str(tmp_path / "imports"))
     monkeypatch.setenv("TTY_INTERACTIVE", "1")
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     monkeypatch.setattr(rich, "_console", None)  # made anew, reading the environment
-    migrations.upgrade(empty_database_url, "head")
-    asyncio.run(_world(empty_database_url))
-    path = tmp_path / "moves.csv"
-    path.write_text(
-        f"{HEADER}\nA-1,receipt,mill,supplier,steel-coil,2,t,2025-01-06\n"
-        "A-2,issue,mill,customer,steel-coil,500,kg,2025-01-07\n"
-    )
+    path = _moves(empty_database_url, tmp_path, monkeypatch)
     base = ["import", str(path), "--profile", "generic", "--park", "test-park"]
     result = runner.invoke(app, [*base, "--database-url", empty_database_url])
     assert result.exit_code == 0, result.output
