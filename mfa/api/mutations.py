@@ -446,18 +446,24 @@ class LedgerMutation:
                     entries.append(row.to_domain())
                 except MfaError as exc:
                     raise exc.at("flows", str(index)) from None
-            result = await _in_transaction(
-                info,
-                lambda s: ledger.record_flows(
-                    s,
+
+            async def record(session: AsyncSession) -> tuple[ledger.BatchRecorded, reads.BatchRow]:
+                """The batch is read back in the transaction that records it: an answer built
+                after the commit could fail (the database going down between the two) and
+                tell the client nothing was recorded when it was."""
+                recorded = await ledger.record_flows(
+                    session,
                     entries,
                     caller=ctx.caller,
                     source=input.source,
                     idempotency_key=input.idempotency_key,
                     max_size=ctx.settings.max_batch_size,
                     tolerance=ctx.settings.transfer_tolerance,
-                ),
-            )
+                )
+                rows = await reads.batches_by_id(session, [recorded.batch_id], caller=ctx.caller)
+                return recorded, rows[recorded.batch_id]
+
+            result, batch = await _in_transaction(info, record)
         except MfaError as exc:
             return FlowsRecordPayload(
                 batch=None,
@@ -467,8 +473,6 @@ class LedgerMutation:
                 replayed=False,
                 user_errors=user_errors(exc),
             )
-        batch = await ctx.batches.load(result.batch_id)
-        assert batch is not None
         linked = sum(1 for e in result.entries if e.linked)
         return FlowsRecordPayload(
             batch=RecordBatch.from_row(batch),

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from conftest import GraphQLClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mfa.api.context import Context
 
 SETUP = """
 mutation Setup {
@@ -238,6 +244,34 @@ async def test_flows_record_replays_an_idempotent_batch(gql: GraphQLClient) -> N
     assert first["batch"]["flows"]["totalCount"] == 2
     assert again["replayed"] is True
     assert again["flowIds"] == first["flowIds"]
+    assert await _total(gql) == 2
+
+
+async def test_flows_record_answers_from_its_own_transaction(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the batch commits, its answer needs no other session: with every read session
+    failing (as if the database went down right after the commit), the client still learns
+    that its batch was recorded."""
+    ids = await _world(gql)
+
+    @asynccontextmanager
+    async def unreachable(self: Context) -> AsyncIterator[AsyncSession]:
+        raise sa.exc.OperationalError("connect", None, ConnectionRefusedError(111, "refused"))
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(Context, "read", unreachable)
+    query = """
+    mutation B($input: FlowsRecordInput!) {
+      flowsRecord(input: $input) {
+        batch { id rowCount kind } recordedCount replayed userErrors { message }
+      }
+    }"""
+    payload = (await gql(query, {"input": {"flows": [_flow(ids), _flow(ids)]}}))["flowsRecord"]
+    assert payload["userErrors"] == []
+    assert (payload["batch"]["rowCount"], payload["batch"]["kind"]) == (2, "API")
+    assert (payload["recordedCount"], payload["replayed"]) == (2, False)
+    monkeypatch.undo()
     assert await _total(gql) == 2
 
 
